@@ -1,0 +1,157 @@
+"""Communities (the tenants), their units, and accounts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger import db
+from ledger.errors import InvalidEntry, UnknownAccount, UnknownCommunity
+from ledger.model import Bounds
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+UNIT_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+ACCOUNT_CODE = re.compile(r"^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)*$")
+MAX_ACCOUNT_CODE_CHARS = 128
+MAX_NAME_CHARS = 200
+NORMAL_SIDES = ("debit", "credit")
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    community_id: int
+    unit: str
+    code: str
+    name: str
+    normal_side: str
+    lower_bound: int | None
+    upper_bound: int | None
+    created_at: datetime
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.lower_bound, self.upper_bound)
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise InvalidEntry(problems[0], problems)
+
+
+async def create_community(conn: db.Connection, slug: str, name: str, *, unit: str = "points",
+                           unit_name: str = "积分") -> Community:
+    """A community with its first unit (points)."""
+    problems = [] if SLUG.match(slug) else ["a slug is 2-63 lower-case letters, digits and dashes"]
+    if not 0 < len(name) <= MAX_NAME_CHARS:
+        problems.append(f"a name is 1 to {MAX_NAME_CHARS} characters")
+    _raise(problems)
+    row = await db.fetchrow(
+        conn, "INSERT INTO ledger.communities (slug, name) VALUES ($1, $2) RETURNING id, slug, name", slug, name
+    )
+    community = Community(row["id"], row["slug"], row["name"])
+    await add_unit(conn, community.id, unit, unit_name)
+    return community
+
+
+async def add_unit(conn: db.Connection, community_id: int, code: str, name: str) -> None:
+    problems = [] if UNIT_CODE.match(code) else ["a unit code is 1-32 lower-case letters, digits and _"]
+    if not 0 < len(name) <= 100:
+        problems.append("a unit name is 1 to 100 characters")
+    _raise(problems)
+    await db.fetchrow(
+        conn, "INSERT INTO ledger.units (community_id, code, name) VALUES ($1, $2, $3)", community_id, code, name
+    )
+
+
+async def get_community(conn: db.Connection, slug: str) -> Community:
+    row = await conn.fetchrow("SELECT id, slug, name FROM ledger.communities WHERE slug = $1", slug)
+    if row is None:
+        raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
+    return Community(row["id"], row["slug"], row["name"])
+
+
+async def list_units(conn: db.Connection, community_id: int) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT code, name FROM ledger.units WHERE community_id = $1 ORDER BY code", community_id
+    )
+    return [(r["code"], r["name"]) for r in rows]
+
+
+async def open_account(
+    conn: db.Connection,
+    community_id: int,
+    code: str,
+    *,
+    unit: str = "points",
+    name: str = "",
+    normal_side: str = "credit",
+    lower_bound: int | None = 0,
+    upper_bound: int | None = None,
+) -> Account:
+    """Open an empty account. Wallets keep the default lower bound 0; pass ``lower_bound=None``
+    for an unbounded system account (issuance, supermarket, escrow)."""
+    problems: list[str] = []
+    if not ACCOUNT_CODE.match(code) or len(code) > MAX_ACCOUNT_CODE_CHARS:
+        problems.append("an account code looks like 'volunteer:42' or 'issuance' (at most 128 characters)")
+    if normal_side not in NORMAL_SIDES:
+        problems.append("normal_side is debit or credit")
+    if len(name) > MAX_NAME_CHARS:
+        problems.append(f"an account name is at most {MAX_NAME_CHARS} characters")
+    if lower_bound is not None and upper_bound is not None and lower_bound > upper_bound:
+        problems.append("the lower bound must not exceed the upper bound")
+    if (lower_bound is not None and lower_bound > 0) or (upper_bound is not None and upper_bound < 0):
+        problems.append("a new account starts at 0, so its bounds must allow 0")
+    _raise(problems)
+    row = await db.fetchrow(
+        conn,
+        "INSERT INTO ledger.accounts (community_id, unit, code, name, normal_side, lower_bound, upper_bound) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        community_id,
+        unit,
+        code,
+        name,
+        normal_side,
+        lower_bound,
+        upper_bound,
+    )
+    return account_from_row(row)
+
+
+def account_from_row(row: Any) -> Account:
+    return Account(
+        id=row["id"],
+        community_id=row["community_id"],
+        unit=row["unit"],
+        code=row["code"],
+        name=row["name"],
+        normal_side=row["normal_side"],
+        lower_bound=row["lower_bound"],
+        upper_bound=row["upper_bound"],
+        created_at=row["created_at"],
+    )
+
+
+async def get_account(conn: db.Connection, community_id: int, account_id: int) -> Account:
+    row = await conn.fetchrow(
+        "SELECT * FROM ledger.accounts WHERE id = $1 AND community_id = $2", account_id, community_id
+    )
+    if row is None:
+        raise UnknownAccount(f"account {account_id} does not exist in this community", account_id=account_id)
+    return account_from_row(row)
+
+
+async def find_account(conn: db.Connection, community_id: int, code: str) -> Account | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM ledger.accounts WHERE community_id = $1 AND code = $2", community_id, code
+    )
+    return None if row is None else account_from_row(row)

@@ -1,0 +1,44 @@
+"""Database access for the service: one SQLAlchemy async engine (asyncpg) per process.
+
+Every pooled connection runs as the role ``linli_app`` (set at connect time),
+which can read the ledger and call its functions but has no UPDATE, DELETE or
+TRUNCATE on it. Handlers borrow the pooled asyncpg connection itself: the
+ledger's posting path is one SQL call and needs no ORM unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from points.settings import APP_ROLE, asyncpg_url
+
+
+def make_engine(url: str, *, pool_size: int = 10, role: str | None = APP_ROLE) -> AsyncEngine:
+    server_settings = {"application_name": "linli-points"}
+    if role:
+        server_settings["role"] = role
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        connect_args={"server_settings": server_settings},
+    )
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection, in autocommit mode; use ``conn.transaction()`` to group writes."""
+    async with engine.connect() as sa_conn:
+        pooled = await sa_conn.get_raw_connection()
+        raw = pooled.driver_connection
+        try:
+            yield raw
+        finally:
+            # A handler cancelled mid-transaction must not hand the next request an open transaction.
+            if raw is not None and raw.is_in_transaction():
+                await raw.execute("ROLLBACK")

@@ -1,0 +1,119 @@
+"""The one place where errors become HTTP responses: RFC 9457 problem+json with a stable ``code``.
+
+Every domain exception carries its code and data; this module decides only
+the status and the wording of the ``type`` link. Clients match on ``code``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+
+from ledger import errors as le
+from points.settings import SettingsError
+
+log = structlog.get_logger("points.errors")
+
+# status, title — by exception class (most specific first is not needed: exact classes).
+LEDGER_STATUS: dict[type[le.LedgerError], tuple[int, str]] = {
+    le.InvalidEntry: (400, "The request is not valid"),
+    le.UnbalancedEntry: (422, "The postings do not sum to zero"),
+    le.InsufficientBalance: (422, "Not enough points"),
+    le.UpperBoundExceeded: (422, "The account would exceed its upper bound"),
+    le.UnitMismatch: (422, "The accounts keep different units"),
+    le.UnknownAccount: (404, "No such account"),
+    le.UnknownCommunity: (404, "No such community"),
+    le.EntryNotFound: (404, "No such entry"),
+    le.HoldNotFound: (404, "No such hold"),
+    le.IdempotencyConflict: (409, "The idempotency key was used for a different request"),
+    le.AlreadyReversed: (409, "The entry was already reversed"),
+    le.HoldNotActive: (409, "The hold is no longer active"),
+    le.HoldExpired: (409, "The hold has expired"),
+    le.DuplicateCode: (409, "That code is already taken"),
+    le.AppendOnlyViolation: (500, "Ledger rows cannot be changed"),
+}
+
+HTTP_CODES: dict[int, str] = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def problem_type(code: str) -> str:
+    """A relative URI: GET it on this server for what the code means."""
+    return f"/problems/{code}"
+
+
+def _ledger_problem(exc: le.LedgerError) -> ProblemDetailsException:
+    status, title = LEDGER_STATUS.get(type(exc), (400, "The request is not valid"))
+    extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k != "constraint"}}
+    if status >= 500:
+        log.error("ledger_invariant_violation", code=exc.code, detail=exc.message)
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
+    )
+
+
+def _http_problem(exc: HTTPException) -> ProblemDetailsException:
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    extra: dict[str, Any] = {"code": code}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+    elif isinstance(exc.extra, dict):
+        extra.update(exc.extra)
+    title = exc.detail if exc.status_code < 500 else "Internal server error"
+    return ProblemDetailsException(
+        status_code=exc.status_code, title=title, detail=title, type_=problem_type(code), extra=extra,
+        headers=exc.headers,
+    )
+
+
+def _settings_problem(exc: SettingsError) -> ProblemDetailsException:
+    return ProblemDetailsException(status_code=500, title="Misconfigured", detail=str(exc),
+                                   type_=problem_type("internal_error"), extra={"code": "internal_error"})
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything unforeseen: log it with the trace, tell the client nothing about internals."""
+    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    return ProblemDetailsException(
+        status_code=500, title="Internal server error", detail="Internal server error",
+        type_=problem_type("internal_error"), extra={"code": "internal_error"},
+    ).to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={
+                le.LedgerError: _ledger_problem,
+                HTTPException: _http_problem,
+                SettingsError: _settings_problem,
+            }
+        )
+    )
+
+
+def problem_catalog() -> dict[str, dict[str, Any]]:
+    """Every code this service can answer with, for GET /problems/{code}."""
+    catalog: dict[str, dict[str, Any]] = {}
+    for cls, (status, title) in LEDGER_STATUS.items():
+        catalog[cls.code] = {"code": cls.code, "status": status, "title": title,
+                             "description": (cls.__doc__ or "").strip()}
+    for status, code in HTTP_CODES.items():
+        catalog.setdefault(code, {"code": code, "status": status, "title": code.replace("_", " "),
+                                  "description": f"HTTP {status}"})
+    return catalog

@@ -1,0 +1,373 @@
+"""HTTP API over the ledger, for community admins and for tests.
+
+Handlers only decode, call one ledger function with plain values, and encode.
+The community comes from the path; the acting member will come from the auth
+guard (``provide_actor``), which is the one seam authentication plugs into.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+import ledger
+from ledger import accounts as ledger_accounts
+from ledger import holds as ledger_holds
+from ledger import queries
+from ledger.errors import HoldNotFound
+from ledger.model import Line, NewEntry
+from points.community_cache import CommunityCache
+
+IdempotencyKey = Annotated[
+    str,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="Unique per community. A retry with the same key and body returns the original result; "
+        "the same key with another body is refused (409 idempotency_key_reused).",
+    ),
+]
+
+
+# ---- request bodies -------------------------------------------------------------------------------
+
+
+class CommunityIn(msgspec.Struct, forbid_unknown_fields=True):
+    slug: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class UnitIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    unit: str = "points"
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    normal_side: str = "credit"
+    lower_bound: int | None = 0  # wallets cannot go below 0; send null for an unbounded system account
+    upper_bound: int | None = None
+
+
+class PostingIn(msgspec.Struct, forbid_unknown_fields=True):
+    account_id: int
+    amount: int
+
+
+class EntryIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: str
+    postings: Annotated[list[PostingIn], msgspec.Meta(min_length=2, max_length=5000)]
+    memo: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    metadata: dict[str, Any] = {}
+    effective_at: datetime | None = None
+
+
+class ReversalIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    memo: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class HoldIn(msgspec.Struct, forbid_unknown_fields=True):
+    account_id: int
+    counter_account_id: int
+    amount: int
+    kind: str = "transfer"
+    memo: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    timeout_s: int = 900
+
+
+class HoldPostIn(msgspec.Struct, forbid_unknown_fields=True):
+    amount: int | None = None
+    memo: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+# ---- responses ------------------------------------------------------------------------------------
+
+
+class CommunityOut(msgspec.Struct):
+    id: int
+    slug: str
+    name: str
+
+
+class AccountOut(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    unit: str
+    normal_side: str
+    lower_bound: int | None
+    upper_bound: int | None
+    balance: int
+    held: int
+    available: int
+
+
+class PostingOut(msgspec.Struct):
+    id: int
+    account_id: int
+    amount: int
+    balance_after: int | None
+
+
+class EntryOut(msgspec.Struct):
+    id: int
+    replayed: bool
+    posted_at: datetime
+    effective_at: datetime
+    postings: list[PostingOut]
+
+
+class EntryDetailOut(msgspec.Struct):
+    id: int
+    kind: str
+    memo: str
+    metadata: msgspec.Raw
+    actor: str | None
+    effective_at: datetime
+    posted_at: datetime
+    idempotency_key: str
+    reverses_entry_id: int | None
+    reversal_reason: str | None
+    reversed_by_entry_id: int | None
+    postings: list[PostingOut]
+
+
+class HistoryLineOut(msgspec.Struct):
+    posting_id: int
+    entry_id: int
+    amount: int
+    balance_after: int
+    kind: str
+    memo: str
+    actor: str | None
+    effective_at: datetime
+    posted_at: datetime
+    reverses_entry_id: int | None
+
+
+class HistoryOut(msgspec.Struct):
+    account_id: int
+    lines: list[HistoryLineOut]
+    next_cursor: str | None
+
+
+class BalanceAsOfOut(msgspec.Struct):
+    account_id: int
+    as_of: datetime
+    balance: int
+
+
+class HoldOut(msgspec.Struct):
+    id: int
+    account_id: int
+    counter_account_id: int
+    unit: str
+    amount: int
+    kind: str
+    memo: str
+    status: str
+    posted_amount: int | None
+    entry_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    resolved_at: datetime | None
+    replayed: bool
+
+
+class TrialBalanceLineOut(msgspec.Struct):
+    unit: str
+    debits: int
+    credits: int
+    total: int
+    accounts: int
+
+
+class TrialBalanceOut(msgspec.Struct):
+    balanced: bool
+    units: list[TrialBalanceLineOut]
+
+
+def _account_out(b: queries.Balance) -> AccountOut:
+    a = b.account
+    return AccountOut(a.id, a.code, a.name, a.unit, a.normal_side, a.lower_bound, a.upper_bound,
+                      b.balance, b.held, b.available)
+
+
+def _entry_out(e: ledger.PostedEntry) -> Response[EntryOut]:
+    body = EntryOut(e.id, e.replayed, e.posted_at, e.effective_at,
+                    [PostingOut(p.id, p.account_id, p.amount, p.balance_after) for p in e.postings])
+    return Response(body, status_code=HTTP_200_OK if e.replayed else HTTP_201_CREATED)
+
+
+def _hold_out(h: ledger.Hold) -> HoldOut:
+    return HoldOut(h.id, h.account_id, h.counter_account_id, h.unit, h.amount, h.kind, h.memo, h.status,
+                   h.posted_amount, h.entry_id, h.created_at, h.expires_at, h.resolved_at, h.replayed)
+
+
+# ---- handlers -------------------------------------------------------------------------------------
+
+
+class CommunitiesController(Controller):
+    path = "/api/v1/communities"
+    tags = ["communities"]  # noqa: RUF012
+
+    @post("/", status_code=HTTP_201_CREATED, operation_id="createCommunity")
+    async def create(self, conn: Any, data: CommunityIn) -> CommunityOut:
+        """Open a community (the tenant) with its points unit."""
+        c = await ledger.create_community(conn, data.slug, data.name)
+        return CommunityOut(c.id, c.slug, c.name)
+
+    @get("/{slug:str}", operation_id="getCommunity")
+    async def read(self, community: ledger.Community) -> CommunityOut:
+        return CommunityOut(community.id, community.slug, community.name)
+
+    @post("/{slug:str}/units", status_code=HTTP_201_CREATED, operation_id="addUnit")
+    async def add_unit(self, conn: Any, community: ledger.Community, data: UnitIn) -> UnitIn:
+        """Add a unit, e.g. minutes for a time bank."""
+        await ledger_accounts.add_unit(conn, community.id, data.code, data.name)
+        return data
+
+
+class LedgerController(Controller):
+    path = "/api/v1/communities/{slug:str}"
+    tags = ["ledger"]  # noqa: RUF012
+
+    @post("/accounts", status_code=HTTP_201_CREATED, operation_id="openAccount")
+    async def open_account(self, conn: Any, community: ledger.Community, data: AccountIn) -> AccountOut:
+        account = await ledger.open_account(
+            conn, community.id, data.code, unit=data.unit, name=data.name, normal_side=data.normal_side,
+            lower_bound=data.lower_bound, upper_bound=data.upper_bound,
+        )
+        return _account_out(queries.Balance(account, 0, 0))
+
+    @get("/accounts", operation_id="listAccounts")
+    async def list_accounts(
+        self, conn: Any, community: ledger.Community,
+        after: Annotated[int, Parameter(ge=0, description="the last account id of the previous page")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
+    ) -> list[AccountOut]:
+        return [_account_out(b) for b in await queries.balances(conn, community.id, after_id=after, limit=limit)]
+
+    @get("/accounts/{account_id:int}", operation_id="getAccount")
+    async def read_account(self, conn: Any, community: ledger.Community, account_id: int) -> AccountOut:
+        """The account with its balance, held amount and what is available (O(1))."""
+        return _account_out(await queries.balance(conn, community.id, account_id))
+
+    @get("/accounts/{account_id:int}/balance-as-of", operation_id="getBalanceAsOf")
+    async def balance_as_of(
+        self, conn: Any, community: ledger.Community, account_id: int, at: datetime
+    ) -> BalanceAsOfOut:
+        value = await queries.balance_as_of(conn, community.id, account_id, at)
+        return BalanceAsOfOut(account_id, at, value)
+
+    @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory")
+    async def history(
+        self, conn: Any, community: ledger.Community, account_id: int,
+        cursor: Annotated[str | None, Parameter(max_length=64)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
+    ) -> HistoryOut:
+        """Postings newest first, each with the balance after it; pass next_cursor for the next page."""
+        page = await queries.history(conn, community.id, account_id, cursor=cursor, limit=limit)
+        return HistoryOut(
+            account_id,
+            [HistoryLineOut(ln.posting_id, ln.entry_id, ln.amount, ln.balance_after, ln.kind, ln.memo, ln.actor,
+                            ln.effective_at, ln.posted_at, ln.reverses_entry_id) for ln in page.lines],
+            page.next_cursor,
+        )
+
+    @post("/entries", operation_id="postEntry", status_code=HTTP_201_CREATED)
+    async def post_entry(
+        self, conn: Any, community: ledger.Community, actor: str | None, data: EntryIn,
+        idempotency_key: IdempotencyKey,
+    ) -> Response[EntryOut]:
+        """Post an entry: 201 when posted, 200 when this was a retry of one already posted."""
+        entry = NewEntry(
+            kind=data.kind,
+            lines=tuple(Line(p.account_id, p.amount) for p in data.postings),
+            idempotency_key=idempotency_key,
+            memo=data.memo,
+            metadata=data.metadata,
+            actor=actor,
+            effective_at=data.effective_at,
+        )
+        return _entry_out(await ledger.post_entry(conn, community.id, entry))
+
+    @get("/entries/{entry_id:int}", operation_id="getEntry")
+    async def read_entry(self, conn: Any, community: ledger.Community, entry_id: int) -> EntryDetailOut:
+        e = await queries.get_entry(conn, community.id, entry_id)
+        return EntryDetailOut(
+            e.id, e.kind, e.memo, msgspec.Raw(e.metadata.encode()), e.actor, e.effective_at, e.posted_at,
+            e.idempotency_key, e.reverses_entry_id, e.reversal_reason, e.reversed_by_entry_id,
+            [PostingOut(pid, account_id, amount, after) for pid, account_id, amount, after in e.postings],
+        )
+
+    @post("/entries/{entry_id:int}/reversal", operation_id="reverseEntry", status_code=HTTP_201_CREATED)
+    async def reverse(
+        self, conn: Any, community: ledger.Community, actor: str | None, entry_id: int, data: ReversalIn,
+        idempotency_key: IdempotencyKey,
+    ) -> Response[EntryOut]:
+        """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
+        posted = await ledger.reverse_entry(conn, community.id, entry_id, reason=data.reason,
+                                            idempotency_key=idempotency_key, actor=actor, memo=data.memo)
+        return _entry_out(posted)
+
+    @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)
+    async def place_hold(
+        self, conn: Any, community: ledger.Community, actor: str | None, data: HoldIn,
+        idempotency_key: IdempotencyKey,
+    ) -> Response[HoldOut]:
+        """Reserve points on an account for a later post or void; they expire after timeout_s."""
+        hold = await ledger.place_hold(
+            conn, community.id, account_id=data.account_id, counter_account_id=data.counter_account_id,
+            amount=data.amount, kind=data.kind, timeout_s=data.timeout_s, idempotency_key=idempotency_key,
+            memo=data.memo, actor=actor,
+        )
+        return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
+
+    @get("/holds/{hold_id:int}", operation_id="getHold")
+    async def read_hold(self, conn: Any, community: ledger.Community, hold_id: int) -> HoldOut:
+        hold = await ledger_holds.get_hold(conn, community.id, hold_id)
+        if hold is None:
+            raise HoldNotFound(f"hold {hold_id} does not exist in this community", hold_id=hold_id)
+        return _hold_out(hold)
+
+    @post("/holds/{hold_id:int}/post", operation_id="postHold", status_code=HTTP_201_CREATED)
+    async def post_hold(
+        self, conn: Any, community: ledger.Community, actor: str | None, hold_id: int, data: HoldPostIn,
+        idempotency_key: IdempotencyKey,
+    ) -> Response[EntryOut]:
+        """Post the hold (or part of it; the rest is released)."""
+        posted = await ledger.post_hold(conn, community.id, hold_id, idempotency_key=idempotency_key,
+                                        amount=data.amount, memo=data.memo, actor=actor)
+        return _entry_out(posted)
+
+    @post("/holds/{hold_id:int}/void", operation_id="voidHold", status_code=HTTP_200_OK)
+    async def void_hold(self, conn: Any, community: ledger.Community, hold_id: int) -> HoldOut:
+        """Release the hold. Voiding twice is harmless."""
+        return _hold_out(await ledger.void_hold(conn, community.id, hold_id))
+
+    @get("/trial-balance", operation_id="getTrialBalance")
+    async def trial_balance(self, conn: Any, community: ledger.Community) -> TrialBalanceOut:
+        lines = await ledger.trial_balance(conn, community.id)
+        return TrialBalanceOut(
+            all(ln.total == 0 for ln in lines),
+            [TrialBalanceLineOut(ln.unit, ln.debits, ln.credits, ln.total, ln.accounts) for ln in lines],
+        )
+
+
+async def provide_community(conn: Any, slug: str, communities: CommunityCache) -> ledger.Community:
+    return await communities.get(conn, slug)
+
+
+async def provide_actor() -> str | None:
+    """Who is acting. Authentication (issue 3) replaces this with the signed-in member."""
+    return None

@@ -1,0 +1,81 @@
+"""Settings, read from the environment in one place.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| DATABASE_URL | (none: embedded PostgreSQL) | any PostgreSQL 15+, e.g. postgresql://user@host/db |
+| POINTS_DATA_DIR | the platform's user data dir + /linli-points | where the embedded PostgreSQL keeps its files |
+| POINTS_HOST / POINTS_PORT | 127.0.0.1 / 8000 | where `points serve` listens |
+| POINTS_LOG_LEVEL | info | debug, info, warning, error |
+| POINTS_DB_POOL_SIZE | 10 | connections per server process |
+| POINTS_REQUEST_LOG | 1 | 0 turns off the per-request log line (benchmarks) |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+
+APP_ROLE = "linli_app"  # created by migration 0001; the service runs every query as this role
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    pool_size: int = 10
+    request_log: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = env.get("POINTS_DATA_DIR") or str(platformdirs.user_data_path("linli-points"))
+        log_level = env.get("POINTS_LOG_LEVEL", "info").lower()
+        if log_level not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"POINTS_LOG_LEVEL must be debug, info, warning or error, not {log_level!r}")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(data_dir).expanduser(),
+            host=env.get("POINTS_HOST", "127.0.0.1"),
+            port=_int(env, "POINTS_PORT", 8000, 1, 65535),
+            log_level=log_level,
+            pool_size=_int(env, "POINTS_DB_POOL_SIZE", 10, 1, 200),
+            request_log=env.get("POINTS_REQUEST_LOG", "1") not in {"0", "false", "no"},
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def asyncpg_url(url: str) -> str:
+    """The SQLAlchemy URL for asyncpg, whatever scheme DATABASE_URL was written with."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise SettingsError("DATABASE_URL must start with postgresql:// (or postgres://)")
