@@ -48,8 +48,9 @@ def _raise(problems: list[str]) -> None:
         raise InvalidEntry(problems[0], problems)
 
 
-async def create_community(conn: db.Connection, slug: str, name: str, *, unit: str = "points",
-                           unit_name: str = "积分") -> Community:
+async def create_community(
+    conn: db.Connection, slug: str, name: str, *, unit: str = "points", unit_name: str = "积分"
+) -> Community:
     """A community with its first unit (points)."""
     problems = [] if SLUG.match(slug) else ["a slug is 2-63 lower-case letters, digits and dashes"]
     if not 0 < len(name) <= MAX_NAME_CHARS:
@@ -81,9 +82,7 @@ async def get_community(conn: db.Connection, slug: str) -> Community:
 
 
 async def list_units(conn: db.Connection, community_id: int) -> list[tuple[str, str]]:
-    rows = await conn.fetch(
-        "SELECT code, name FROM ledger.units WHERE community_id = $1 ORDER BY code", community_id
-    )
+    rows = await conn.fetch("SELECT code, name FROM ledger.units WHERE community_id = $1 ORDER BY code", community_id)
     return [(r["code"], r["name"]) for r in rows]
 
 
@@ -151,7 +150,5 @@ async def get_account(conn: db.Connection, community_id: int, account_id: int) -
 
 
 async def find_account(conn: db.Connection, community_id: int, code: str) -> Account | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM ledger.accounts WHERE community_id = $1 AND code = $2", community_id, code
-    )
+    row = await conn.fetchrow("SELECT * FROM ledger.accounts WHERE community_id = $1 AND code = $2", community_id, code)
     return None if row is None else account_from_row(row)

@@ -130,7 +130,13 @@ async def post_hold(
     if problems:
         raise InvalidEntry(problems[0], problems)
     rows = await db.fetch(
-        conn, "SELECT * FROM ledger.post_hold($1, $2, $3, $4, $5, $6)", community_id, hold_id, amount, memo, actor,
+        conn,
+        "SELECT * FROM ledger.post_hold($1, $2, $3, $4, $5, $6)",
+        community_id,
+        hold_id,
+        amount,
+        memo,
+        actor,
         idempotency_key,
     )
     return posted_entry_from_rows(rows)

@@ -22,7 +22,9 @@ class Discrepancy:
     found: int
 
     def __str__(self) -> str:
-        return f"{self.check}: community {self.community_id}, {self.subject}: expected {self.expected}, found {self.found}"
+        return (
+            f"{self.check}: community {self.community_id}, {self.subject}: expected {self.expected}, found {self.found}"
+        )
 
 
 # (name, query returning community_id, subject, expected, found) — rows are discrepancies.

@@ -87,7 +87,9 @@ def posted_entry_from_rows(rows: Sequence[Any]) -> PostedEntry:
         posted_at=first["posted_at"],
         effective_at=first["effective_at"],
         postings=tuple(
-            Posting(id=r["posting_id"], account_id=r["account_id"], amount=r["amount"], balance_after=r["balance_after"])
+            Posting(
+                id=r["posting_id"], account_id=r["account_id"], amount=r["amount"], balance_after=r["balance_after"]
+            )
             for r in rows
         ),
     )

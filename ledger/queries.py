@@ -88,8 +88,9 @@ async def balance(conn: db.Connection, community_id: int, account_id: int) -> Ba
     return Balance(account_from_row(row), row["current_balance"], row["held_now"])
 
 
-async def balances(conn: db.Connection, community_id: int, *, after_id: int = 0,
-                   limit: int = DEFAULT_PAGE) -> list[Balance]:
+async def balances(
+    conn: db.Connection, community_id: int, *, after_id: int = 0, limit: int = DEFAULT_PAGE
+) -> list[Balance]:
     """Accounts of the community with their balances, by id (keyset: pass the last id seen)."""
     rows = await conn.fetch(
         f"SELECT a.*, {_CURRENT_BALANCE} AS current_balance, {_HELD_NOW} AS held_now "
@@ -171,8 +172,9 @@ async def history(
     size = _page_size(limit)
     account = (await balance(conn, community_id, account_id)).account
     before_id, start_balance = decode_cursor(cursor) if cursor else (2**63 - 1, None)
-    rows = await conn.fetch(_HISTORY, account_id, before_id, size + 1,
-                            None if account.bounds.bounded else start_balance)
+    rows = await conn.fetch(
+        _HISTORY, account_id, before_id, size + 1, None if account.bounds.bounded else start_balance
+    )
     lines = [_history_line(r, account.bounds.bounded) for r in rows[:size]]
     next_cursor = None
     if len(rows) > size:

@@ -45,8 +45,9 @@ async def health(state: State) -> Response[dict[str, Any]]:
         async with db.connection(state.engine) as conn:
             version = await conn.fetchval("SHOW server_version")
     except Exception as exc:  # any failure to reach the database is what this endpoint reports
-        return Response({"status": "unavailable", "database": "unreachable", "error": type(exc).__name__},
-                        status_code=503)
+        return Response(
+            {"status": "unavailable", "database": "unreachable", "error": type(exc).__name__}, status_code=503
+        )
     return Response({"status": "ok", "database": "ok", "postgres": version, "version": VERSION})
 
 

@@ -49,7 +49,9 @@ def _settings(data_dir: Path | None) -> Settings:
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
     help="Embedded PostgreSQL data directory (default: POINTS_DATA_DIR or the user data dir).",
 )
 
@@ -81,8 +83,14 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
             click.echo(asyncio.run(load_demo(url)), err=True)
         app = create_app(settings, database_url=url)
         click.echo(f"serving on http://{host or settings.host}:{port or settings.port}  (OpenAPI: /schema)", err=True)
-        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning",
-                    access_log=False, lifespan="on")
+        uvicorn.run(
+            app,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
 
 
 @main.command()

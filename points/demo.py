@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ledger
 from ledger.accounts import find_account, get_community
+from ledger.db import Connection
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
 from points import db
@@ -23,13 +24,20 @@ AWARDS = [
 ]
 
 
-async def _account(conn: object, community_id: int, code: str, name: str, lower_bound: int | None) -> ledger.Account:
-    found = await find_account(conn, community_id, code)  # type: ignore[arg-type]
+async def _account(
+    conn: Connection, community_id: int, code: str, name: str, lower_bound: int | None
+) -> ledger.Account:
+    found = await find_account(conn, community_id, code)
     if found is not None:
         return found
-    return await ledger.open_account(conn, community_id, code, name=name,  # type: ignore[arg-type]
-                                     normal_side="credit" if lower_bound is not None else "debit",
-                                     lower_bound=lower_bound)
+    return await ledger.open_account(
+        conn,
+        community_id,
+        code,
+        name=name,
+        normal_side="credit" if lower_bound is not None else "debit",
+        lower_bound=lower_bound,
+    )
 
 
 async def load_demo(url: str) -> str:
@@ -46,18 +54,34 @@ async def load_demo(url: str) -> str:
             supermarket = await _account(conn, cid, "supermarket", "阳光储蓄积分超市", None)
             wallets = [await _account(conn, cid, f"volunteer:{i + 1}", name, 0) for i, name in enumerate(VOLUNTEERS)]
 
-            await ledger.post_entry(conn, cid, NewEntry(
-                "budget", (Line(issuance.id, -5000), Line(budget.id, 5000)), "demo:budget:2026-11",
-                memo="社区下达11月积分预算"))
+            await ledger.post_entry(
+                conn,
+                cid,
+                NewEntry(
+                    "budget",
+                    (Line(issuance.id, -5000), Line(budget.id, 5000)),
+                    "demo:budget:2026-11",
+                    memo="社区下达11月积分预算",
+                ),
+            )
             for n, (memo, points, who) in enumerate(AWARDS):
                 lines = [Line(wallets[i].id, points) for i in who]
                 lines.append(Line(budget.id, -points * len(who)))
                 await ledger.post_entry(conn, cid, NewEntry("award", tuple(lines), f"demo:award:{n}", memo=memo))
-            await ledger.post_entry(conn, cid, NewEntry(
-                "redemption", (Line(wallets[0].id, -25), Line(supermarket.id, 25)), "demo:redeem:0",
-                memo="积分超市兑换 · 食用油一瓶"))
+            await ledger.post_entry(
+                conn,
+                cid,
+                NewEntry(
+                    "redemption",
+                    (Line(wallets[0].id, -25), Line(supermarket.id, 25)),
+                    "demo:redeem:0",
+                    memo="积分超市兑换 · 食用油一瓶",
+                ),
+            )
             wang = await ledger.balance(conn, cid, wallets[0].id)
     finally:
         await engine.dispose()
-    return (f"demo community {NAME} ({SLUG}): {len(VOLUNTEERS)} volunteers; "
-            f"{VOLUNTEERS[0]} has {wang.balance} points. Try GET /api/v1/communities/{SLUG}/accounts")
+    return (
+        f"demo community {NAME} ({SLUG}): {len(VOLUNTEERS)} volunteers; "
+        f"{VOLUNTEERS[0]} has {wang.balance} points. Try GET /api/v1/communities/{SLUG}/accounts"
+    )

@@ -76,22 +76,34 @@ def _http_problem(exc: HTTPException) -> ProblemDetailsException:
         extra.update(exc.extra)
     title = exc.detail if exc.status_code < 500 else "Internal server error"
     return ProblemDetailsException(
-        status_code=exc.status_code, title=title, detail=title, type_=problem_type(code), extra=extra,
+        status_code=exc.status_code,
+        title=title,
+        detail=title,
+        type_=problem_type(code),
+        extra=extra,
         headers=exc.headers,
     )
 
 
 def _settings_problem(exc: SettingsError) -> ProblemDetailsException:
-    return ProblemDetailsException(status_code=500, title="Misconfigured", detail=str(exc),
-                                   type_=problem_type("internal_error"), extra={"code": "internal_error"})
+    return ProblemDetailsException(
+        status_code=500,
+        title="Misconfigured",
+        detail=str(exc),
+        type_=problem_type("internal_error"),
+        extra={"code": "internal_error"},
+    )
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unforeseen: log it with the trace, tell the client nothing about internals."""
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     return ProblemDetailsException(
-        status_code=500, title="Internal server error", detail="Internal server error",
-        type_=problem_type("internal_error"), extra={"code": "internal_error"},
+        status_code=500,
+        title="Internal server error",
+        detail="Internal server error",
+        type_=problem_type("internal_error"),
+        extra={"code": "internal_error"},
     ).to_response(request)
 
 
@@ -111,9 +123,14 @@ def problem_catalog() -> dict[str, dict[str, Any]]:
     """Every code this service can answer with, for GET /problems/{code}."""
     catalog: dict[str, dict[str, Any]] = {}
     for cls, (status, title) in LEDGER_STATUS.items():
-        catalog[cls.code] = {"code": cls.code, "status": status, "title": title,
-                             "description": (cls.__doc__ or "").strip()}
+        catalog[cls.code] = {
+            "code": cls.code,
+            "status": status,
+            "title": title,
+            "description": (cls.__doc__ or "").strip(),
+        }
     for status, code in HTTP_CODES.items():
-        catalog.setdefault(code, {"code": code, "status": status, "title": code.replace("_", " "),
-                                  "description": f"HTTP {status}"})
+        catalog.setdefault(
+            code, {"code": code, "status": status, "title": code.replace("_", " "), "description": f"HTTP {status}"}
+        )
     return catalog

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
@@ -25,8 +25,8 @@ from points.community_cache import CommunityCache
 
 IdempotencyKey = Annotated[
     str,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=128,
         description="Unique per community. A retry with the same key and body returns the original result; "
@@ -198,19 +198,39 @@ class TrialBalanceOut(msgspec.Struct):
 
 def _account_out(b: queries.Balance) -> AccountOut:
     a = b.account
-    return AccountOut(a.id, a.code, a.name, a.unit, a.normal_side, a.lower_bound, a.upper_bound,
-                      b.balance, b.held, b.available)
+    return AccountOut(
+        a.id, a.code, a.name, a.unit, a.normal_side, a.lower_bound, a.upper_bound, b.balance, b.held, b.available
+    )
 
 
 def _entry_out(e: ledger.PostedEntry) -> Response[EntryOut]:
-    body = EntryOut(e.id, e.replayed, e.posted_at, e.effective_at,
-                    [PostingOut(p.id, p.account_id, p.amount, p.balance_after) for p in e.postings])
+    body = EntryOut(
+        e.id,
+        e.replayed,
+        e.posted_at,
+        e.effective_at,
+        [PostingOut(p.id, p.account_id, p.amount, p.balance_after) for p in e.postings],
+    )
     return Response(body, status_code=HTTP_200_OK if e.replayed else HTTP_201_CREATED)
 
 
 def _hold_out(h: ledger.Hold) -> HoldOut:
-    return HoldOut(h.id, h.account_id, h.counter_account_id, h.unit, h.amount, h.kind, h.memo, h.status,
-                   h.posted_amount, h.entry_id, h.created_at, h.expires_at, h.resolved_at, h.replayed)
+    return HoldOut(
+        h.id,
+        h.account_id,
+        h.counter_account_id,
+        h.unit,
+        h.amount,
+        h.kind,
+        h.memo,
+        h.status,
+        h.posted_amount,
+        h.entry_id,
+        h.created_at,
+        h.expires_at,
+        h.resolved_at,
+        h.replayed,
+    )
 
 
 # ---- handlers -------------------------------------------------------------------------------------
@@ -244,14 +264,22 @@ class LedgerController(Controller):
     @post("/accounts", status_code=HTTP_201_CREATED, operation_id="openAccount")
     async def open_account(self, conn: Any, community: ledger.Community, data: AccountIn) -> AccountOut:
         account = await ledger.open_account(
-            conn, community.id, data.code, unit=data.unit, name=data.name, normal_side=data.normal_side,
-            lower_bound=data.lower_bound, upper_bound=data.upper_bound,
+            conn,
+            community.id,
+            data.code,
+            unit=data.unit,
+            name=data.name,
+            normal_side=data.normal_side,
+            lower_bound=data.lower_bound,
+            upper_bound=data.upper_bound,
         )
         return _account_out(queries.Balance(account, 0, 0))
 
     @get("/accounts", operation_id="listAccounts")
     async def list_accounts(
-        self, conn: Any, community: ledger.Community,
+        self,
+        conn: Any,
+        community: ledger.Community,
         after: Annotated[int, Parameter(ge=0, description="the last account id of the previous page")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> list[AccountOut]:
@@ -271,7 +299,10 @@ class LedgerController(Controller):
 
     @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory")
     async def history(
-        self, conn: Any, community: ledger.Community, account_id: int,
+        self,
+        conn: Any,
+        community: ledger.Community,
+        account_id: int,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> HistoryOut:
@@ -279,14 +310,31 @@ class LedgerController(Controller):
         page = await queries.history(conn, community.id, account_id, cursor=cursor, limit=limit)
         return HistoryOut(
             account_id,
-            [HistoryLineOut(ln.posting_id, ln.entry_id, ln.amount, ln.balance_after, ln.kind, ln.memo, ln.actor,
-                            ln.effective_at, ln.posted_at, ln.reverses_entry_id) for ln in page.lines],
+            [
+                HistoryLineOut(
+                    ln.posting_id,
+                    ln.entry_id,
+                    ln.amount,
+                    ln.balance_after,
+                    ln.kind,
+                    ln.memo,
+                    ln.actor,
+                    ln.effective_at,
+                    ln.posted_at,
+                    ln.reverses_entry_id,
+                )
+                for ln in page.lines
+            ],
             page.next_cursor,
         )
 
     @post("/entries", operation_id="postEntry", status_code=HTTP_201_CREATED)
     async def post_entry(
-        self, conn: Any, community: ledger.Community, actor: str | None, data: EntryIn,
+        self,
+        conn: Any,
+        community: ledger.Community,
+        actor: str | None,
+        data: EntryIn,
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post an entry: 201 when posted, 200 when this was a retry of one already posted."""
@@ -305,31 +353,63 @@ class LedgerController(Controller):
     async def read_entry(self, conn: Any, community: ledger.Community, entry_id: int) -> EntryDetailOut:
         e = await queries.get_entry(conn, community.id, entry_id)
         return EntryDetailOut(
-            e.id, e.kind, e.memo, msgspec.Raw(e.metadata.encode()), e.actor, e.effective_at, e.posted_at,
-            e.idempotency_key, e.reverses_entry_id, e.reversal_reason, e.reversed_by_entry_id,
+            e.id,
+            e.kind,
+            e.memo,
+            msgspec.Raw(e.metadata.encode()),
+            e.actor,
+            e.effective_at,
+            e.posted_at,
+            e.idempotency_key,
+            e.reverses_entry_id,
+            e.reversal_reason,
+            e.reversed_by_entry_id,
             [PostingOut(pid, account_id, amount, after) for pid, account_id, amount, after in e.postings],
         )
 
     @post("/entries/{entry_id:int}/reversal", operation_id="reverseEntry", status_code=HTTP_201_CREATED)
     async def reverse(
-        self, conn: Any, community: ledger.Community, actor: str | None, entry_id: int, data: ReversalIn,
+        self,
+        conn: Any,
+        community: ledger.Community,
+        actor: str | None,
+        entry_id: int,
+        data: ReversalIn,
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
-        posted = await ledger.reverse_entry(conn, community.id, entry_id, reason=data.reason,
-                                            idempotency_key=idempotency_key, actor=actor, memo=data.memo)
+        posted = await ledger.reverse_entry(
+            conn,
+            community.id,
+            entry_id,
+            reason=data.reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            memo=data.memo,
+        )
         return _entry_out(posted)
 
     @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)
     async def place_hold(
-        self, conn: Any, community: ledger.Community, actor: str | None, data: HoldIn,
+        self,
+        conn: Any,
+        community: ledger.Community,
+        actor: str | None,
+        data: HoldIn,
         idempotency_key: IdempotencyKey,
     ) -> Response[HoldOut]:
         """Reserve points on an account for a later post or void; they expire after timeout_s."""
         hold = await ledger.place_hold(
-            conn, community.id, account_id=data.account_id, counter_account_id=data.counter_account_id,
-            amount=data.amount, kind=data.kind, timeout_s=data.timeout_s, idempotency_key=idempotency_key,
-            memo=data.memo, actor=actor,
+            conn,
+            community.id,
+            account_id=data.account_id,
+            counter_account_id=data.counter_account_id,
+            amount=data.amount,
+            kind=data.kind,
+            timeout_s=data.timeout_s,
+            idempotency_key=idempotency_key,
+            memo=data.memo,
+            actor=actor,
         )
         return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
 
@@ -342,12 +422,24 @@ class LedgerController(Controller):
 
     @post("/holds/{hold_id:int}/post", operation_id="postHold", status_code=HTTP_201_CREATED)
     async def post_hold(
-        self, conn: Any, community: ledger.Community, actor: str | None, hold_id: int, data: HoldPostIn,
+        self,
+        conn: Any,
+        community: ledger.Community,
+        actor: str | None,
+        hold_id: int,
+        data: HoldPostIn,
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post the hold (or part of it; the rest is released)."""
-        posted = await ledger.post_hold(conn, community.id, hold_id, idempotency_key=idempotency_key,
-                                        amount=data.amount, memo=data.memo, actor=actor)
+        posted = await ledger.post_hold(
+            conn,
+            community.id,
+            hold_id,
+            idempotency_key=idempotency_key,
+            amount=data.amount,
+            memo=data.memo,
+            actor=actor,
+        )
         return _entry_out(posted)
 
     @post("/holds/{hold_id:int}/void", operation_id="voidHold", status_code=HTTP_200_OK)

@@ -77,5 +77,5 @@ def asyncpg_url(url: str) -> str:
     """The SQLAlchemy URL for asyncpg, whatever scheme DATABASE_URL was written with."""
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise SettingsError("DATABASE_URL must start with postgresql:// (or postgres://)")

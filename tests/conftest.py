@@ -1,0 +1,143 @@
+"""Every test runs against a real PostgreSQL.
+
+With DATABASE_URL set, the suite creates a fresh database on that server
+(and drops it afterwards); without it, it starts the embedded PostgreSQL 18 in
+a temporary directory. Either way the migrations are applied first, and the
+tests connect as the application role, exactly as the service does.
+
+Ledger rows can never be deleted, so tests do not clean up: each test works
+in a community of its own (the ``community`` fixture), which is also how the
+service isolates tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import ledger
+from points import db
+from points.app import create_app
+from points.embedded import EmbeddedPostgres
+from points.migrate import upgrade
+from points.settings import APP_ROLE, Settings, asyncpg_url
+
+
+def plain_url(url: str) -> str:
+    """postgresql:// form for asyncpg.connect()."""
+    return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """URL of a freshly migrated database, as its owner."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        name = f"linli_test_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_create_database(external, name))
+        url = make_url(asyncpg_url(external)).set(database=name).render_as_string(hide_password=False)
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            asyncio.run(_drop_database(external, name))
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="linli-test-"))
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        url = embedded.start()
+        upgrade(url)
+        yield url
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The service's engine: every connection runs as the application role."""
+    eng = db.make_engine(database_url, pool_size=20)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def conn(engine: AsyncEngine) -> AsyncIterator[Any]:
+    async with db.connection(engine) as c:
+        assert await c.fetchval("SELECT current_user") == APP_ROLE
+        yield c
+
+
+@pytest.fixture
+async def owner_conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the database owner (superuser here): for trying to break the rules by hand."""
+    c = await asyncpg.connect(plain_url(database_url))
+    yield c
+    await c.close()
+
+
+_slugs = itertools.count(1)
+
+
+def new_slug() -> str:
+    return f"t{os.getpid()}-{next(_slugs)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+async def community(conn: Any) -> ledger.Community:
+    return await ledger.create_community(conn, new_slug(), "测试社区")
+
+
+@pytest.fixture
+async def issuance(conn: Any, community: ledger.Community) -> ledger.Account:
+    return await ledger.open_account(conn, community.id, "issuance", normal_side="debit", lower_bound=None)
+
+
+async def fund(
+    conn: Any, community: ledger.Community, source: ledger.Account, wallet: ledger.Account, amount: int
+) -> ledger.PostedEntry:
+    return await ledger.post_entry(
+        conn,
+        community.id,
+        ledger.NewEntry(
+            "award", (ledger.Line(source.id, -amount), ledger.Line(wallet.id, amount)), f"fund-{uuid.uuid4()}"
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(
+        Settings.from_env({"POINTS_REQUEST_LOG": "0", "POINTS_LOG_LEVEL": "warning"}), database_url=database_url
+    )
+    async with AsyncTestClient(app=app) as c:
+        yield c
