@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,17 +133,35 @@ def _page_size(limit: int) -> int:
     return limit
 
 
-def encode_cursor(posting_id: int, balance_before: int) -> str:
-    return base64.urlsafe_b64encode(f"{posting_id}.{balance_before}".encode()).decode().rstrip("=")
+# A cursor names its account and carries a check digest, so that a damaged cursor (a character lost
+# in copying) or one kept while switching accounts is refused instead of paging on from the wrong
+# place with wrong running balances. The digest is not a secret: a forged cursor can only show its
+# maker wrong running balances of an account they may read anyway.
+_CURSOR = struct.Struct(">qqq")  # account id, posting id, balance before that posting
+_CURSOR_CHECK = 8
 
 
-def decode_cursor(cursor: str) -> tuple[int, int]:
+def _cursor_check(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_CURSOR_CHECK, person=b"linli-cursor").digest()
+
+
+def encode_cursor(account_id: int, posting_id: int, balance_before: int) -> str:
+    payload = _CURSOR.pack(account_id, posting_id, balance_before)
+    return base64.urlsafe_b64encode(payload + _cursor_check(payload)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, account_id: int) -> tuple[int, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        posting_id, balance_before = raw.split(".")
-        return int(posting_id), int(balance_before)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error) as exc:
         raise InvalidEntry("the cursor is not one this server gave out") from exc
+    payload, check = raw[: _CURSOR.size], raw[_CURSOR.size :]
+    if len(raw) != _CURSOR.size + _CURSOR_CHECK or not hmac.compare_digest(check, _cursor_check(payload)):
+        raise InvalidEntry("the cursor is not one this server gave out")
+    cursor_account, posting_id, balance_before = _CURSOR.unpack(payload)
+    if cursor_account != account_id:
+        raise InvalidEntry("the cursor belongs to another account's history")
+    return posting_id, balance_before
 
 
 _HISTORY = """
@@ -171,7 +192,7 @@ async def history(
     """
     size = _page_size(limit)
     account = (await balance(conn, community_id, account_id)).account
-    before_id, start_balance = decode_cursor(cursor) if cursor else (2**63 - 1, None)
+    before_id, start_balance = decode_cursor(cursor, account_id) if cursor else (2**63 - 1, None)
     rows = await conn.fetch(
         _HISTORY, account_id, before_id, size + 1, None if account.bounds.bounded else start_balance
     )
@@ -179,7 +200,7 @@ async def history(
     next_cursor = None
     if len(rows) > size:
         last = lines[-1]
-        next_cursor = encode_cursor(last.posting_id, last.balance_after - last.amount)
+        next_cursor = encode_cursor(account_id, last.posting_id, last.balance_after - last.amount)
     return HistoryPage(lines, next_cursor)
 
 
@@ -229,7 +250,7 @@ async def trial_balance(conn: db.Connection, community_id: int) -> list[TrialBal
 
 async def get_entry(conn: db.Connection, community_id: int, entry_id: int) -> EntryView:
     row = await conn.fetchrow(
-        """SELECT e.*, r.id AS reversed_by,
+        """SELECT e.*, e.metadata::text AS metadata_text, r.id AS reversed_by,
                   (SELECT array_agg(ARRAY[p.id, p.account_id, p.amount, p.balance_after] ORDER BY p.id)
                      FROM ledger.postings p WHERE p.entry_id = e.id) AS postings
              FROM ledger.entries e LEFT JOIN ledger.entries r ON r.reverses_entry_id = e.id
@@ -243,7 +264,7 @@ async def get_entry(conn: db.Connection, community_id: int, entry_id: int) -> En
         id=row["id"],
         kind=row["kind"],
         memo=row["memo"],
-        metadata=row["metadata"],
+        metadata=row["metadata_text"],  # text whatever JSON codec the connection has
         actor=row["actor"],
         effective_at=row["effective_at"],
         posted_at=row["posted_at"],

@@ -16,6 +16,7 @@ from litestar.logging.config import StructLoggingConfig
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.params import FromPath
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,7 +53,7 @@ async def health(state: State) -> Response[dict[str, Any]]:
 
 
 @get("/problems/{code:str}", operation_id="describeProblem", tags=["service"], media_type=MediaType.JSON)
-async def describe_problem(code: str) -> dict[str, Any]:
+async def describe_problem(code: FromPath[str]) -> dict[str, Any]:
     """What an error ``code`` means (the ``type`` link of every problem+json response)."""
     known = problem_catalog().get(code)
     if known is None:

@@ -52,6 +52,9 @@ HTTP_CODES: dict[int, str] = {
 }
 
 
+_PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
 def problem_type(code: str) -> str:
     """A relative URI: GET it on this server for what the code means."""
     return f"/problems/{code}"
@@ -59,7 +62,9 @@ def problem_type(code: str) -> str:
 
 def _ledger_problem(exc: le.LedgerError) -> ProblemDetailsException:
     status, title = LEDGER_STATUS.get(type(exc), (400, "The request is not valid"))
-    extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k != "constraint"}}
+    # Data named like a problem member (a hold's "status") must not overwrite it: it gets a prefix.
+    data = {f"ledger_{k}" if k in _PROBLEM_MEMBERS else k: v for k, v in exc.data.items() if k != "constraint"}
+    extra: dict[str, Any] = {"code": exc.code, **data}
     if status >= 500:
         log.error("ledger_invariant_violation", code=exc.code, detail=exc.message)
     return ProblemDetailsException(

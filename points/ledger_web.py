@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import HeaderParameter, Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
@@ -33,6 +34,12 @@ IdempotencyKey = Annotated[
         "the same key with another body is refused (409 idempotency_key_reused).",
     ),
 ]
+
+
+# Injected by name (see points/app.py): the pooled connection, the community named in the path, the actor.
+Conn = NamedDependency[Any]
+CurrentCommunity = NamedDependency[ledger.Community]
+Actor = NamedDependency[str | None]
 
 
 # ---- request bodies -------------------------------------------------------------------------------
@@ -241,17 +248,17 @@ class CommunitiesController(Controller):
     tags = ["communities"]  # noqa: RUF012
 
     @post("/", status_code=HTTP_201_CREATED, operation_id="createCommunity")
-    async def create(self, conn: Any, data: CommunityIn) -> CommunityOut:
+    async def create(self, conn: Conn, data: JSONBody[CommunityIn]) -> CommunityOut:
         """Open a community (the tenant) with its points unit."""
         c = await ledger.create_community(conn, data.slug, data.name)
         return CommunityOut(c.id, c.slug, c.name)
 
     @get("/{slug:str}", operation_id="getCommunity")
-    async def read(self, community: ledger.Community) -> CommunityOut:
+    async def read(self, community: CurrentCommunity) -> CommunityOut:
         return CommunityOut(community.id, community.slug, community.name)
 
     @post("/{slug:str}/units", status_code=HTTP_201_CREATED, operation_id="addUnit")
-    async def add_unit(self, conn: Any, community: ledger.Community, data: UnitIn) -> UnitIn:
+    async def add_unit(self, conn: Conn, community: CurrentCommunity, data: JSONBody[UnitIn]) -> UnitIn:
         """Add a unit, e.g. minutes for a time bank."""
         await ledger_accounts.add_unit(conn, community.id, data.code, data.name)
         return data
@@ -262,7 +269,7 @@ class LedgerController(Controller):
     tags = ["ledger"]  # noqa: RUF012
 
     @post("/accounts", status_code=HTTP_201_CREATED, operation_id="openAccount")
-    async def open_account(self, conn: Any, community: ledger.Community, data: AccountIn) -> AccountOut:
+    async def open_account(self, conn: Conn, community: CurrentCommunity, data: JSONBody[AccountIn]) -> AccountOut:
         account = await ledger.open_account(
             conn,
             community.id,
@@ -278,21 +285,21 @@ class LedgerController(Controller):
     @get("/accounts", operation_id="listAccounts")
     async def list_accounts(
         self,
-        conn: Any,
-        community: ledger.Community,
+        conn: Conn,
+        community: CurrentCommunity,
         after: Annotated[int, Parameter(ge=0, description="the last account id of the previous page")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> list[AccountOut]:
         return [_account_out(b) for b in await queries.balances(conn, community.id, after_id=after, limit=limit)]
 
     @get("/accounts/{account_id:int}", operation_id="getAccount")
-    async def read_account(self, conn: Any, community: ledger.Community, account_id: int) -> AccountOut:
+    async def read_account(self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int]) -> AccountOut:
         """The account with its balance, held amount and what is available (O(1))."""
         return _account_out(await queries.balance(conn, community.id, account_id))
 
     @get("/accounts/{account_id:int}/balance-as-of", operation_id="getBalanceAsOf")
     async def balance_as_of(
-        self, conn: Any, community: ledger.Community, account_id: int, at: datetime
+        self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int], at: FromQuery[datetime]
     ) -> BalanceAsOfOut:
         value = await queries.balance_as_of(conn, community.id, account_id, at)
         return BalanceAsOfOut(account_id, at, value)
@@ -300,9 +307,9 @@ class LedgerController(Controller):
     @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory")
     async def history(
         self,
-        conn: Any,
-        community: ledger.Community,
-        account_id: int,
+        conn: Conn,
+        community: CurrentCommunity,
+        account_id: FromPath[int],
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> HistoryOut:
@@ -331,10 +338,10 @@ class LedgerController(Controller):
     @post("/entries", operation_id="postEntry", status_code=HTTP_201_CREATED)
     async def post_entry(
         self,
-        conn: Any,
-        community: ledger.Community,
-        actor: str | None,
-        data: EntryIn,
+        conn: Conn,
+        community: CurrentCommunity,
+        actor: Actor,
+        data: JSONBody[EntryIn],
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post an entry: 201 when posted, 200 when this was a retry of one already posted."""
@@ -350,7 +357,7 @@ class LedgerController(Controller):
         return _entry_out(await ledger.post_entry(conn, community.id, entry))
 
     @get("/entries/{entry_id:int}", operation_id="getEntry")
-    async def read_entry(self, conn: Any, community: ledger.Community, entry_id: int) -> EntryDetailOut:
+    async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: FromPath[int]) -> EntryDetailOut:
         e = await queries.get_entry(conn, community.id, entry_id)
         return EntryDetailOut(
             e.id,
@@ -370,11 +377,11 @@ class LedgerController(Controller):
     @post("/entries/{entry_id:int}/reversal", operation_id="reverseEntry", status_code=HTTP_201_CREATED)
     async def reverse(
         self,
-        conn: Any,
-        community: ledger.Community,
-        actor: str | None,
-        entry_id: int,
-        data: ReversalIn,
+        conn: Conn,
+        community: CurrentCommunity,
+        actor: Actor,
+        entry_id: FromPath[int],
+        data: JSONBody[ReversalIn],
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
@@ -392,10 +399,10 @@ class LedgerController(Controller):
     @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)
     async def place_hold(
         self,
-        conn: Any,
-        community: ledger.Community,
-        actor: str | None,
-        data: HoldIn,
+        conn: Conn,
+        community: CurrentCommunity,
+        actor: Actor,
+        data: JSONBody[HoldIn],
         idempotency_key: IdempotencyKey,
     ) -> Response[HoldOut]:
         """Reserve points on an account for a later post or void; they expire after timeout_s."""
@@ -414,7 +421,7 @@ class LedgerController(Controller):
         return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
 
     @get("/holds/{hold_id:int}", operation_id="getHold")
-    async def read_hold(self, conn: Any, community: ledger.Community, hold_id: int) -> HoldOut:
+    async def read_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
         hold = await ledger_holds.get_hold(conn, community.id, hold_id)
         if hold is None:
             raise HoldNotFound(f"hold {hold_id} does not exist in this community", hold_id=hold_id)
@@ -423,11 +430,11 @@ class LedgerController(Controller):
     @post("/holds/{hold_id:int}/post", operation_id="postHold", status_code=HTTP_201_CREATED)
     async def post_hold(
         self,
-        conn: Any,
-        community: ledger.Community,
-        actor: str | None,
-        hold_id: int,
-        data: HoldPostIn,
+        conn: Conn,
+        community: CurrentCommunity,
+        actor: Actor,
+        hold_id: FromPath[int],
+        data: JSONBody[HoldPostIn],
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
         """Post the hold (or part of it; the rest is released)."""
@@ -443,12 +450,12 @@ class LedgerController(Controller):
         return _entry_out(posted)
 
     @post("/holds/{hold_id:int}/void", operation_id="voidHold", status_code=HTTP_200_OK)
-    async def void_hold(self, conn: Any, community: ledger.Community, hold_id: int) -> HoldOut:
+    async def void_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
         """Release the hold. Voiding twice is harmless."""
         return _hold_out(await ledger.void_hold(conn, community.id, hold_id))
 
     @get("/trial-balance", operation_id="getTrialBalance")
-    async def trial_balance(self, conn: Any, community: ledger.Community) -> TrialBalanceOut:
+    async def trial_balance(self, conn: Conn, community: CurrentCommunity) -> TrialBalanceOut:
         lines = await ledger.trial_balance(conn, community.id)
         return TrialBalanceOut(
             all(ln.total == 0 for ln in lines),
@@ -456,7 +463,9 @@ class LedgerController(Controller):
         )
 
 
-async def provide_community(conn: Any, slug: str, communities: CommunityCache) -> ledger.Community:
+async def provide_community(
+    conn: Conn, slug: FromPath[str], communities: NamedDependency[CommunityCache]
+) -> ledger.Community:
     return await communities.get(conn, slug)
 
 
