@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.errors import InsufficientBalance, InvalidEntry, UpperBoundExceeded
+from ledger.errors import InsufficientBalance, InvalidEntry, UnbalancedEntry, UpperBoundExceeded
 
 KINDS = frozenset(
     {"award", "redemption", "return", "swap", "transfer", "expiry", "reversal", "budget", "adjustment", "opening"}
@@ -30,6 +30,8 @@ MAX_KEY_CHARS = 128
 MAX_ACTOR_CHARS = 128
 MAX_METADATA_BYTES = 4_096  # the database allows 8 KiB of jsonb; JSON text is the stricter measure
 MAX_HOLD_TIMEOUT_S = 30 * 24 * 3600
+
+UNBALANCED = "the postings do not sum to zero"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ def check_entry(entry: NewEntry, *, allow_reversal: bool = False) -> list[str]:
     # Zero in every unit implies zero overall; the per-unit check needs the
     # accounts' units and is done by the database.
     if n >= 2 and sum(line.amount for line in entry.lines) != 0:
-        problems.append("the postings do not sum to zero")
+        problems.append(UNBALANCED)
     problems += check_key(entry.idempotency_key)
     problems += check_text("memo", entry.memo, MAX_MEMO_CHARS)
     problems += check_text("actor", entry.actor, MAX_ACTOR_CHARS)
@@ -123,7 +125,11 @@ def check_entry(entry: NewEntry, *, allow_reversal: bool = False) -> list[str]:
 
 
 def require_valid(entry: NewEntry, *, allow_reversal: bool = False) -> None:
+    """Raise for the first problem, listing them all. An entry that does not balance is an
+    UnbalancedEntry whoever notices, Python here or the database per unit."""
     problems = check_entry(entry, allow_reversal=allow_reversal)
+    if problems == [UNBALANCED]:
+        raise UnbalancedEntry(UNBALANCED, problems=problems)
     if problems:
         raise InvalidEntry(problems[0], problems)
 

@@ -83,7 +83,7 @@ def _logging(settings: Settings) -> StructlogPlugin:
             structlog_logging_config=StructLoggingConfig(
                 processors=processors,
                 wrapper_class=structlog.make_filtering_bound_logger(level),
-                log_exceptions="always",
+                log_exceptions="never",  # 4xx are answers, not incidents; 500s are logged by internal_error_handler
                 pretty_print_tty=False,
             ),
             # Bodies, headers and cookies are never logged: they carry phone numbers and credentials.
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         raise RuntimeError("no database: run through `points serve`, or set DATABASE_URL")
 
     async def open_engine(app: Litestar) -> None:
-        app.state.engine = db.make_engine(url, pool_size=settings.pool_size)
+        app.state.engine = db.make_engine(url, pool_size=settings.pool_size, app_url_override=settings.app_database_url)
         app.state.communities = CommunityCache()
 
     async def close_engine(app: Litestar) -> None:

@@ -80,7 +80,7 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
         if demo:
             from points.demo import load_demo
 
-            click.echo(asyncio.run(load_demo(url)), err=True)
+            click.echo(asyncio.run(load_demo(url, settings.app_database_url)), err=True)
         app = create_app(settings, database_url=url)
         click.echo(f"serving on http://{host or settings.host}:{port or settings.port}  (OpenAPI: /schema)", err=True)
         uvicorn.run(
@@ -129,9 +129,10 @@ def demo(data_dir: Path | None) -> None:
     from points.demo import load_demo
     from points.migrate import upgrade
 
-    with database(_settings(data_dir)) as url:
+    settings = _settings(data_dir)
+    with database(settings) as url:
         upgrade(url)
-        click.echo(asyncio.run(load_demo(url)))
+        click.echo(asyncio.run(load_demo(url, settings.app_database_url)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Database access for the service: one SQLAlchemy async engine (asyncpg) per process.
 
-Every pooled connection runs as the role ``linli_app`` (set at connect time),
-which can read the ledger and call its functions but has no UPDATE, DELETE or
-TRUNCATE on it. Handlers borrow the pooled asyncpg connection itself: the
+The service logs in as the role ``linli_app``, which can read the ledger and
+call its functions but has no UPDATE, DELETE or TRUNCATE on it; only
+migrations and `points verify` connect as the owner. Handlers borrow the pooled asyncpg connection itself: the
 ledger's posting path is one SQL call and needs no ORM unit of work.
 """
 
@@ -14,19 +14,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from points.settings import APP_ROLE, asyncpg_url
+from points.settings import app_url, asyncpg_url
 
 
-def make_engine(url: str, *, pool_size: int = 10, role: str | None = APP_ROLE) -> AsyncEngine:
-    server_settings = {"application_name": "linli-points"}
-    if role:
-        server_settings["role"] = role
+def make_engine(url: str, *, pool_size: int = 10, as_owner: bool = False, app_url_override: str | None = None) -> AsyncEngine:
+    """An engine on ``url``'s database, logged in as linli_app unless ``as_owner``."""
     return create_async_engine(
-        asyncpg_url(url),
+        asyncpg_url(url) if as_owner else app_url(url, app_url_override),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
-        connect_args={"server_settings": server_settings},
+        connect_args={"server_settings": {"application_name": "linli-points"}},
     )
 
 

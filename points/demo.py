@@ -40,8 +40,8 @@ async def _account(
     )
 
 
-async def load_demo(url: str) -> str:
-    engine = db.make_engine(url, pool_size=1)
+async def load_demo(url: str, app_url_override: str | None = None) -> str:
+    engine = db.make_engine(url, pool_size=1, app_url_override=app_url_override)
     try:
         async with db.connection(engine) as conn:
             try:

@@ -2,7 +2,8 @@
 
 | variable | default | meaning |
 | --- | --- | --- |
-| DATABASE_URL | (none: embedded PostgreSQL) | any PostgreSQL 15+, e.g. postgresql://user@host/db |
+| DATABASE_URL | (none: embedded PostgreSQL) | any PostgreSQL 15+, e.g. postgresql://user@host/db; its user owns the schema and runs migrations |
+| POINTS_APP_DATABASE_URL | DATABASE_URL with the user linli_app and no password | how the service itself logs in, as linli_app |
 | POINTS_DATA_DIR | the platform's user data dir + /linli-points | where the embedded PostgreSQL keeps its files |
 | POINTS_HOST / POINTS_PORT | 127.0.0.1 / 8000 | where `points serve` listens |
 | POINTS_LOG_LEVEL | info | debug, info, warning, error |
@@ -19,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
+from sqlalchemy.engine import make_url
 
 APP_ROLE = "linli_app"  # created by migration 0001; the service runs every query as this role
 
@@ -31,6 +33,7 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str | None
     data_dir: Path
+    app_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -46,6 +49,7 @@ class Settings:
             raise SettingsError(f"POINTS_LOG_LEVEL must be debug, info, warning or error, not {log_level!r}")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            app_database_url=env.get("POINTS_APP_DATABASE_URL") or None,
             data_dir=Path(data_dir).expanduser(),
             host=env.get("POINTS_HOST", "127.0.0.1"),
             port=_int(env, "POINTS_PORT", 8000, 1, 65535),
@@ -71,6 +75,21 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def app_url(owner_url: str, override: str | None = None) -> str:
+    """How the service logs in: as linli_app, on the owner's server and database.
+
+    The service must not be able to become the owner again (SET ROLE could be
+    undone by RESET ROLE), so it logs in as the application role. Without a
+    password that works with trust or peer authentication (the embedded server,
+    local development); elsewhere give POINTS_APP_DATABASE_URL with one.
+    """
+    if override:
+        return asyncpg_url(override)
+    return make_url(asyncpg_url(owner_url)).set(username=APP_ROLE, password=None).render_as_string(
+        hide_password=False
+    )
 
 
 def asyncpg_url(url: str) -> str:

@@ -9,7 +9,7 @@ from points import db
 
 
 async def run_verify(url: str, slug: str | None) -> tuple[bool, str]:
-    engine = db.make_engine(url, pool_size=1)
+    engine = db.make_engine(url, pool_size=1, as_owner=True)
     try:
         async with db.connection(engine) as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             community_id = None

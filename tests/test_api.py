@@ -245,11 +245,10 @@ async def test_insufficient_points_is_422_and_writes_nothing(client: Client) -> 
 async def test_unbalanced_entry_is_refused(client: Client) -> None:
     slug, issuance, wallet = await setup(client)
     before = await balances(client, slug)
-    # An overall imbalance is caught with the request's other shape checks (all problems listed at once);
-    # a per-unit imbalance needs the accounts' units and is the database's 422 unbalanced_entry
-    # (see test_trial_balance).
+    # Python sees an overall imbalance before any round trip, the database a per-unit one
+    # (see test_trial_balance); either way the client gets the same 422 unbalanced_entry.
     r = await post_entry(client, slug, [(issuance["id"], -5), (wallet["id"], 6)])
-    problem = await assert_problem(client, r, 400, "invalid_entry")
+    problem = await assert_problem(client, r, 422, "unbalanced_entry")
     assert "the postings do not sum to zero" in problem["problems"]
     assert await balances(client, slug) == before
 

@@ -221,6 +221,51 @@ async def test_database_refuses_malformed_arrays(conn: Any, book: Book, account_
     assert await snapshot(conn, book.community.id) == before
 
 
+async def test_a_missing_account_id_is_named_at_once(conn: Any, book: Book) -> None:
+    """A NULL account id is an unknown account, reported by the call itself, not only at commit."""
+    with pytest.raises(errors.UnknownAccount):
+        await db.fetch(
+            conn,
+            _POST,
+            book.community.id,
+            "transfer",
+            "",
+            "{}",
+            None,
+            None,
+            "null-account",
+            [book.alice.id, book.bob.id, None],
+            [-10, 5, 5],
+        )
+
+
+_POST_REVERSAL = (
+    "SELECT * FROM ledger.post_entry($1, 'reversal', '', '{}', NULL, NULL, $2, $3::bigint[], $4::bigint[], $5, $6)"
+)
+
+
+async def test_database_books_no_reversal_that_is_not_the_exact_mirror(conn: Any, book: Book) -> None:
+    """Calling the SQL function directly, the app role cannot book a "reversal" of other amounts
+    (which would also use up the entry's one reversal), nor a reversal-kind entry naming nothing."""
+    entry = await ledger.post_entry(
+        conn,
+        book.community.id,
+        ledger.NewEntry("transfer", (ledger.Line(book.alice.id, -10), ledger.Line(book.bob.id, 10)), "to-mirror"),
+    )
+    before = await snapshot(conn, book.community.id)
+    cid = book.community.id
+    with pytest.raises(errors.InvalidEntry, match="mirror"):
+        await db.fetch(conn, _POST_REVERSAL, cid, "fake-1", [book.alice.id, book.bob.id], [1, -1], entry.id, "x")
+    with pytest.raises(errors.InvalidEntry):
+        await db.fetch(conn, _POST_REVERSAL, cid, "fake-2", [book.alice.id, book.bob.id], [10, -10], None, None)
+    assert await snapshot(conn, book.community.id) == before
+    # the entry can still be reversed properly, once
+    reversal = await ledger.reverse_entry(conn, cid, entry.id, reason="录错了", idempotency_key="real")
+    assert sorted((p.account_id, p.amount) for p in reversal.postings) == sorted(
+        [(book.alice.id, 10), (book.bob.id, -10)]
+    )
+
+
 def test_check_entry_reports_every_problem_at_once() -> None:
     """A client fixing a bad request sees all its problems in one answer, not one per attempt."""
     bad = NewEntry("gift", (Line(1, 0), Line(1, 5)), "", memo="m" * 501, actor="a" * 129)

@@ -181,6 +181,19 @@ APP_ROLE_WRITES = [
 ]
 
 
+@pytest.mark.parametrize("sql", ["RESET ROLE", "SET ROLE NONE", "SET SESSION AUTHORIZATION DEFAULT"])
+async def test_the_service_cannot_become_the_owner_again(conn: Any, sql: str) -> None:
+    """The service logs in as linli_app itself: no role switch gives it back the owner's rights."""
+    try:
+        await conn.execute(sql)
+    except asyncpg.InsufficientPrivilegeError:
+        pass
+    assert await conn.fetchval("SELECT current_user") == "linli_app"
+    assert await conn.fetchval("SELECT session_user") == "linli_app"
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("SET ROLE postgres")
+
+
 @pytest.mark.parametrize("sql", APP_ROLE_WRITES, ids=lambda sql: sql[:70])
 async def test_app_role_has_no_write_grant_on_the_ledger(
     conn: Any, owner_conn: asyncpg.Connection, community: ledger.Community, issuance: ledger.Account, sql: str

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.tables import Xid8, metadata
 from points.migrate import downgrade, upgrade
-from points.settings import asyncpg_url
+from points.settings import app_url, asyncpg_url
 from tests.conftest import plain_url
 
 
@@ -136,7 +136,7 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_database: str) -> Non
         await conn.close()
 
     # the re-created schema works: the service's role can open a community and post in it
-    app = await asyncpg.connect(plain_url(scratch_database), server_settings={"role": "linli_app"})
+    app = await asyncpg.connect(plain_url(app_url(scratch_database)))
     try:
         community_id = await app.fetchval("INSERT INTO ledger.communities (slug, name) VALUES ('m1', 'M') RETURNING id")
         await app.execute(

@@ -114,11 +114,11 @@ CREATE TABLE ledger.entries (
         REFERENCES ledger.entries (id, community_id),
     CONSTRAINT entries_kind CHECK (kind IN {KINDS}),
     CONSTRAINT entries_memo_length CHECK (char_length(memo) <= 500),
-    CONSTRAINT entries_metadata_object CHECK (jsonb_typeof(metadata) = 'object' AND pg_column_size(metadata) <= 8192),
+    CONSTRAINT entries_metadata_object CHECK (jsonb_typeof(metadata) = 'object' AND octet_length(metadata::text) <= 8192),
     CONSTRAINT entries_actor_length CHECK (char_length(actor) <= 128),
     CONSTRAINT entries_key_length CHECK (char_length(idempotency_key) BETWEEN 1 AND 128),
     CONSTRAINT entries_reversal_has_reason CHECK ((reverses_entry_id IS NULL) = (reversal_reason IS NULL)),
-    CONSTRAINT entries_reversal_kind CHECK (reverses_entry_id IS NULL OR kind = 'reversal'),
+    CONSTRAINT entries_reversal_kind CHECK ((reverses_entry_id IS NOT NULL) = (kind = 'reversal')),
     CONSTRAINT entries_reason_length CHECK (char_length(reversal_reason) BETWEEN 1 AND 500),
     CONSTRAINT entries_posting_count CHECK (posting_count BETWEEN 2 AND 5000)
 );
@@ -359,7 +359,7 @@ BEGIN
          j AS (SELECT l.account_id, l.amount, a.id AS found, a.unit,
                       (a.lower_bound IS NOT NULL OR a.upper_bound IS NOT NULL) AS bounded
                  FROM l LEFT JOIN ledger.accounts a ON a.id = l.account_id AND a.community_id = p_community_id)
-    SELECT (SELECT j.account_id FROM j WHERE j.found IS NULL LIMIT 1),
+    SELECT (SELECT coalesce(j.account_id, 0) FROM j WHERE j.found IS NULL LIMIT 1),
            (SELECT j.account_id FROM j GROUP BY j.account_id HAVING count(*) > 1 LIMIT 1),
            (SELECT j.account_id FROM j WHERE j.amount IS NULL OR j.amount = 0 LIMIT 1),
            (SELECT j.unit FROM j WHERE j.found IS NOT NULL GROUP BY j.unit HAVING sum(j.amount) <> 0 LIMIT 1),
@@ -380,6 +380,17 @@ BEGIN
             USING ERRCODE = 'LE002', DETAIL = jsonb_build_object('unit', v_unbalanced)::text;
     END IF;
     v_bounded := coalesce(v_bounded, '{}');
+    -- Only reverse_entry makes reversals, but the rule lives here so no caller can book a
+    -- "reversal" that is not the exact mirror of the entry it names.
+    IF p_reverses_entry_id IS NOT NULL AND (
+        (SELECT count(*) FROM ledger.postings p
+          WHERE p.entry_id = p_reverses_entry_id AND p.community_id = p_community_id) <> v_n
+        OR EXISTS (SELECT p.account_id, -p.amount FROM ledger.postings p
+                    WHERE p.entry_id = p_reverses_entry_id AND p.community_id = p_community_id
+                   EXCEPT SELECT * FROM unnest(p_account_ids, p_amounts))) THEN
+        RAISE EXCEPTION 'a reversal must post the exact mirror of entry %', p_reverses_entry_id
+            USING ERRCODE = 'LE011';
+    END IF;
 
     -- Lock only the bounded accounts, in id order so that writers never deadlock.
     IF cardinality(v_bounded) > 0 THEN
@@ -686,7 +697,8 @@ BEGIN
 END $$;
 """
 
-# The service connects with role linli_app (see points/db.py). It reads the
+# The service logs in as linli_app (see points/db.py), a role of its own rather
+# than SET ROLE, which the session could undo with RESET ROLE. It reads the
 # ledger, may open communities, units and accounts (never setting a balance),
 # and changes balances only by calling the functions above, which run as the
 # owner. It has no UPDATE, DELETE or TRUNCATE on any ledger table.
@@ -694,10 +706,9 @@ GRANTS = """
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'linli_app') THEN
-        CREATE ROLE linli_app NOLOGIN;
-    END IF;
-    IF NOT pg_has_role(current_user, 'linli_app', 'MEMBER') THEN
-        EXECUTE format('GRANT linli_app TO %I', current_user);
+        CREATE ROLE linli_app LOGIN;
+    ELSE
+        ALTER ROLE linli_app LOGIN;
     END IF;
 END $$;
 GRANT USAGE ON SCHEMA ledger TO linli_app;
