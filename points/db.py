@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from points.settings import app_url, asyncpg_url
 
 
-def make_engine(url: str, *, pool_size: int = 10, as_owner: bool = False, app_url_override: str | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, as_owner: bool = False, app_url_override: str | None = None
+) -> AsyncEngine:
     """An engine on ``url``'s database, logged in as linli_app unless ``as_owner``."""
     return create_async_engine(
         asyncpg_url(url) if as_owner else app_url(url, app_url_override),

@@ -2,8 +2,8 @@
 
 | variable | default | meaning |
 | --- | --- | --- |
-| DATABASE_URL | (none: embedded PostgreSQL) | any PostgreSQL 15+, e.g. postgresql://user@host/db; its user owns the schema and runs migrations |
-| POINTS_APP_DATABASE_URL | DATABASE_URL with the user linli_app and no password | how the service itself logs in, as linli_app |
+| DATABASE_URL | (none: embedded PostgreSQL) | any PostgreSQL 15+; its user owns the schema, migrates |
+| POINTS_APP_DATABASE_URL | DATABASE_URL, user linli_app | how the service itself logs in |
 | POINTS_DATA_DIR | the platform's user data dir + /linli-points | where the embedded PostgreSQL keeps its files |
 | POINTS_HOST / POINTS_PORT | 127.0.0.1 / 8000 | where `points serve` listens |
 | POINTS_LOG_LEVEL | info | debug, info, warning, error |
@@ -87,9 +87,7 @@ def app_url(owner_url: str, override: str | None = None) -> str:
     """
     if override:
         return asyncpg_url(override)
-    return make_url(asyncpg_url(owner_url)).set(username=APP_ROLE, password=None).render_as_string(
-        hide_password=False
-    )
+    return make_url(asyncpg_url(owner_url)).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
 
 
 def asyncpg_url(url: str) -> str:

@@ -10,6 +10,7 @@ damaging the shared test database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -184,10 +185,8 @@ APP_ROLE_WRITES = [
 @pytest.mark.parametrize("sql", ["RESET ROLE", "SET ROLE NONE", "SET SESSION AUTHORIZATION DEFAULT"])
 async def test_the_service_cannot_become_the_owner_again(conn: Any, sql: str) -> None:
     """The service logs in as linli_app itself: no role switch gives it back the owner's rights."""
-    try:
+    with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
         await conn.execute(sql)
-    except asyncpg.InsufficientPrivilegeError:
-        pass
     assert await conn.fetchval("SELECT current_user") == "linli_app"
     assert await conn.fetchval("SELECT session_user") == "linli_app"
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
