@@ -55,6 +55,7 @@ async def create_community(
     problems = [] if SLUG.match(slug) else ["a slug is 2-63 lower-case letters, digits and dashes"]
     if not 0 < len(name) <= MAX_NAME_CHARS:
         problems.append(f"a name is 1 to {MAX_NAME_CHARS} characters")
+    problems += [] if UNIT_CODE.match(unit) else ["a unit code is 1-32 lower-case letters, digits and _"]
     _raise(problems)
     row = await db.fetchrow(
         conn, "INSERT INTO ledger.communities (slug, name) VALUES ($1, $2) RETURNING id, slug, name", slug, name
@@ -69,6 +70,7 @@ async def add_unit(conn: db.Connection, community_id: int, code: str, name: str)
     if not 0 < len(name) <= 100:
         problems.append("a unit name is 1 to 100 characters")
     _raise(problems)
+    await db.enter(conn, community_id)
     await db.fetchrow(
         conn, "INSERT INTO ledger.units (community_id, code, name) VALUES ($1, $2, $3)", community_id, code, name
     )
@@ -82,6 +84,7 @@ async def get_community(conn: db.Connection, slug: str) -> Community:
 
 
 async def list_units(conn: db.Connection, community_id: int) -> list[tuple[str, str]]:
+    await db.enter(conn, community_id)
     rows = await conn.fetch("SELECT code, name FROM ledger.units WHERE community_id = $1 ORDER BY code", community_id)
     return [(r["code"], r["name"]) for r in rows]
 
@@ -111,6 +114,7 @@ async def open_account(
     if (lower_bound is not None and lower_bound > 0) or (upper_bound is not None and upper_bound < 0):
         problems.append("a new account starts at 0, so its bounds must allow 0")
     _raise(problems)
+    await db.enter(conn, community_id)
     row = await db.fetchrow(
         conn,
         "INSERT INTO ledger.accounts (community_id, unit, code, name, normal_side, lower_bound, upper_bound) "
@@ -141,6 +145,7 @@ def account_from_row(row: Any) -> Account:
 
 
 async def get_account(conn: db.Connection, community_id: int, account_id: int) -> Account:
+    await db.enter(conn, community_id)
     row = await conn.fetchrow(
         "SELECT * FROM ledger.accounts WHERE id = $1 AND community_id = $2", account_id, community_id
     )
@@ -150,5 +155,6 @@ async def get_account(conn: db.Connection, community_id: int, account_id: int) -
 
 
 async def find_account(conn: db.Connection, community_id: int, code: str) -> Account | None:
+    await db.enter(conn, community_id)
     row = await conn.fetchrow("SELECT * FROM ledger.accounts WHERE community_id = $1 AND code = $2", community_id, code)
     return None if row is None else account_from_row(row)

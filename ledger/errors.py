@@ -143,8 +143,6 @@ _BY_CONSTRAINT: dict[str, type[LedgerError]] = {
     "accounts_within_upper_bound": UpperBoundExceeded,
     "accounts_unit_fkey": UnitMismatch,
     "units_community_id_fkey": UnknownCommunity,
-    "entries_community_id_fkey": UnknownCommunity,
-    "holds_community_id_fkey": UnknownCommunity,
 }
 
 

@@ -94,7 +94,9 @@ CREATE TABLE ledger.account_stripes (
 
 CREATE TABLE ledger.entries (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    community_id bigint NOT NULL REFERENCES ledger.communities (id),
+    -- No foreign key to communities: the postings' keys to accounts already pin the community, and a key
+    -- here would share-lock the community row in every posting transaction (a MultiXact each).
+    community_id bigint NOT NULL,
     kind text NOT NULL,
     memo text NOT NULL DEFAULT '',
     metadata jsonb NOT NULL DEFAULT '{{}}',
@@ -109,7 +111,6 @@ CREATE TABLE ledger.entries (
     created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT entries_idempotency_key UNIQUE (community_id, idempotency_key),
     CONSTRAINT entries_id_community_key UNIQUE (id, community_id),
-    CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
     CONSTRAINT entries_reverses_fkey FOREIGN KEY (reverses_entry_id, community_id)
         REFERENCES ledger.entries (id, community_id),
     CONSTRAINT entries_kind CHECK (kind IN {KINDS}),
@@ -122,6 +123,9 @@ CREATE TABLE ledger.entries (
     CONSTRAINT entries_reason_length CHECK (char_length(reversal_reason) BETWEEN 1 AND 500),
     CONSTRAINT entries_posting_count CHECK (posting_count BETWEEN 2 AND 5000)
 );
+
+-- One reversal per entry. Partial: most entries reverse nothing and need no index entry.
+CREATE UNIQUE INDEX entries_reversed_once ON ledger.entries (reverses_entry_id) WHERE reverses_entry_id IS NOT NULL;
 
 CREATE TABLE ledger.postings (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -142,7 +146,7 @@ CREATE INDEX postings_account_history ON ledger.postings (account_id, id);
 
 CREATE TABLE ledger.holds (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    community_id bigint NOT NULL REFERENCES ledger.communities (id),
+    community_id bigint NOT NULL,  -- pinned by the keys to accounts, like entries
     account_id bigint NOT NULL,
     counter_account_id bigint NOT NULL,
     unit text NOT NULL,
@@ -200,18 +204,6 @@ CREATE TRIGGER holds_no_delete BEFORE DELETE ON ledger.holds
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change();
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON ledger.holds
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.reject_change();
-
--- The server, not the client, says when an entry was posted and in which
--- transaction; the latter lets postings be added only while it is still open.
-CREATE FUNCTION ledger.stamp_entry() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.posted_at := now();
-    NEW.created_xid := pg_current_xact_id();
-    RETURN NEW;
-END $$;
-CREATE TRIGGER entries_stamp BEFORE INSERT ON ledger.entries
-    FOR EACH ROW EXECUTE FUNCTION ledger.stamp_entry();
 
 -- Statement level with a transition table: one query per INSERT, not one per
 -- posting, so a 1,000-posting batch pays for this check once.
@@ -307,20 +299,25 @@ CREATE FUNCTION ledger.post_entry(
     p_reverses_entry_id bigint DEFAULT NULL, p_reversal_reason text DEFAULT NULL)
 RETURNS TABLE (entry_id bigint, replayed boolean, posted_at timestamptz, effective_at timestamptz,
                posting_id bigint, account_id bigint, amount bigint, balance_after bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+-- The statements take arrays; a custom plan per call (planned for the real array length) costs more
+-- than the work itself, and the generic plan is never picked on its own. Plan once per session.
+SET plan_cache_mode = force_generic_plan
+SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_n integer := coalesce(cardinality(p_account_ids), 0);
     v_hash text;
     v_entry_id bigint;
     v_existing record;
-    v_missing bigint;
-    v_duplicate bigint;
-    v_zero bigint;
-    v_unbalanced text;
+    v_found integer;
+    v_distinct integer;
+    v_bad_amounts integer;
+    v_units integer;
+    v_total numeric;
     v_bounded bigint[];
-    v_bad record;
-    v_stripe smallint := (pg_backend_pid() % 16)::smallint;
+    v_has_unbounded boolean;
+    v_acc record;
 BEGIN
     IF v_n < 2 OR v_n <> coalesce(cardinality(p_amounts), 0) THEN
         RAISE EXCEPTION 'an entry needs at least two postings, each an account and an amount'
@@ -329,8 +326,10 @@ BEGIN
     IF v_n > 5000 THEN
         RAISE EXCEPTION 'an entry may have at most 5000 postings, this one has %', v_n USING ERRCODE = 'LE011';
     END IF;
-    v_hash := md5(jsonb_build_array(p_kind, p_memo, p_metadata, p_actor, extract(epoch FROM p_effective_at),
-                                    p_account_ids, p_amounts, p_reverses_entry_id, p_reversal_reason)::text);
+    -- %L quotes every value, so no two different requests can print the same text.
+    v_hash := md5(format('%L %L %L %L %L %L %L %L %L', p_kind, p_memo, p_metadata, p_actor,
+                         extract(epoch FROM p_effective_at), p_account_ids, p_amounts, p_reverses_entry_id,
+                         p_reversal_reason));
 
     -- Claim the key first: a concurrent retry waits here for us, then replays.
     INSERT INTO ledger.entries AS e (community_id, kind, memo, metadata, actor, effective_at, idempotency_key,
@@ -354,30 +353,26 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Every account must exist in this community; every unit must sum to zero.
-    WITH l AS (SELECT * FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount)),
-         j AS (SELECT l.account_id, l.amount, a.id AS found, a.unit,
-                      (a.lower_bound IS NOT NULL OR a.upper_bound IS NOT NULL) AS bounded
-                 FROM l LEFT JOIN ledger.accounts a ON a.id = l.account_id AND a.community_id = p_community_id)
-    SELECT (SELECT coalesce(j.account_id, 0) FROM j WHERE j.found IS NULL LIMIT 1),
-           (SELECT j.account_id FROM j GROUP BY j.account_id HAVING count(*) > 1 LIMIT 1),
-           (SELECT j.account_id FROM j WHERE j.amount IS NULL OR j.amount = 0 LIMIT 1),
-           (SELECT j.unit FROM j WHERE j.found IS NOT NULL GROUP BY j.unit HAVING sum(j.amount) <> 0 LIMIT 1),
-           (SELECT array_agg(j.account_id ORDER BY j.account_id) FROM j WHERE j.bounded)
-      INTO v_missing, v_duplicate, v_zero, v_unbalanced, v_bounded;
-    IF v_missing IS NOT NULL THEN
-        RAISE EXCEPTION 'account % does not exist in this community', v_missing
-            USING ERRCODE = 'LE003', DETAIL = jsonb_build_object('account_id', v_missing)::text;
+    -- One pass over the postings: every account exists here, none repeats, no amount is zero,
+    -- and (the common case: one unit) they sum to zero.
+    SELECT count(a.id), count(DISTINCT l.account_id), count(*) FILTER (WHERE l.amount IS NULL OR l.amount = 0),
+           count(DISTINCT a.unit), sum(l.amount),
+           array_agg(a.id ORDER BY a.id) FILTER (WHERE a.lower_bound IS NOT NULL OR a.upper_bound IS NOT NULL),
+           bool_or(a.lower_bound IS NULL AND a.upper_bound IS NULL)
+      INTO v_found, v_distinct, v_bad_amounts, v_units, v_total, v_bounded, v_has_unbounded
+      FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount)
+      LEFT JOIN ledger.accounts a ON a.id = l.account_id AND a.community_id = p_community_id;
+    IF v_found < v_n THEN
+        PERFORM ledger.raise_unknown_account(p_community_id, p_account_ids);
     END IF;
-    IF v_duplicate IS NOT NULL THEN
-        RAISE EXCEPTION 'account % appears more than once in the entry', v_duplicate USING ERRCODE = 'LE011';
+    IF v_distinct < v_n THEN
+        RAISE EXCEPTION 'an account appears more than once in the entry' USING ERRCODE = 'LE011';
     END IF;
-    IF v_zero IS NOT NULL THEN
-        RAISE EXCEPTION 'the amount for account % must not be zero', v_zero USING ERRCODE = 'LE011';
+    IF v_bad_amounts > 0 THEN
+        RAISE EXCEPTION 'every amount must be a whole number other than zero' USING ERRCODE = 'LE011';
     END IF;
-    IF v_unbalanced IS NOT NULL THEN
-        RAISE EXCEPTION 'the postings in unit % do not sum to zero', v_unbalanced
-            USING ERRCODE = 'LE002', DETAIL = jsonb_build_object('unit', v_unbalanced)::text;
+    IF v_units > 1 OR v_total <> 0 THEN
+        PERFORM ledger.raise_if_unbalanced(p_account_ids, p_amounts);
     END IF;
     v_bounded := coalesce(v_bounded, '{}');
     -- Only reverse_entry makes reversals, but the rule lives here so no caller can book a
@@ -392,34 +387,37 @@ BEGIN
             USING ERRCODE = 'LE011';
     END IF;
 
-    -- Lock only the bounded accounts, in id order so that writers never deadlock.
+    -- Lock only the bounded accounts, in id order so that writers never deadlock; then, on the locked
+    -- rows, look for a bound the entry would break (sweeping lapsed holds first if one is involved).
     IF cardinality(v_bounded) > 0 THEN
         PERFORM 1 FROM ledger.accounts a WHERE a.id = ANY (v_bounded) ORDER BY a.id FOR NO KEY UPDATE;
-        IF EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.id = ANY (v_bounded) AND a.held > 0) THEN
-            PERFORM ledger.expire_locked_holds(v_bounded);
-        END IF;
-        SELECT a.id, a.balance, a.held, a.balance - a.held AS available, a.lower_bound, a.upper_bound,
-               l.amount
-          INTO v_bad
-          FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount)
-          JOIN ledger.accounts a ON a.id = l.account_id
+        SELECT a.id, a.balance, a.held, a.lower_bound, a.upper_bound, l.amount INTO v_acc
+          FROM ledger.accounts a JOIN unnest(p_account_ids, p_amounts) AS l(account_id, amount) ON l.account_id = a.id
          WHERE a.id = ANY (v_bounded)
-           AND ((a.lower_bound IS NOT NULL AND a.balance - a.held + l.amount < a.lower_bound)
-             OR (a.upper_bound IS NOT NULL AND a.balance + l.amount > a.upper_bound))
+           AND (a.balance - a.held + l.amount < a.lower_bound OR a.balance + l.amount > a.upper_bound)
          ORDER BY a.id LIMIT 1;
-        IF FOUND THEN
-            IF v_bad.lower_bound IS NOT NULL AND v_bad.balance - v_bad.held + v_bad.amount < v_bad.lower_bound THEN
-                RAISE EXCEPTION 'account % has % available, the entry needs %', v_bad.id,
-                    v_bad.available - v_bad.lower_bound, -v_bad.amount
-                    USING ERRCODE = 'LE001', DETAIL = jsonb_build_object(
-                        'account_id', v_bad.id, 'available', v_bad.available - v_bad.lower_bound,
-                        'requested', -v_bad.amount)::text;
-            END IF;
-            RAISE EXCEPTION 'account % would exceed its upper bound %', v_bad.id, v_bad.upper_bound
-                USING ERRCODE = 'LE012', DETAIL = jsonb_build_object(
-                    'account_id', v_bad.id, 'upper_bound', v_bad.upper_bound, 'balance', v_bad.balance,
-                    'requested', v_bad.amount)::text;
+        IF FOUND AND v_acc.held > 0 THEN
+            PERFORM ledger.expire_locked_holds(v_bounded);
+            SELECT a.id, a.balance, a.held, a.lower_bound, a.upper_bound, l.amount INTO v_acc
+              FROM ledger.accounts a JOIN unnest(p_account_ids, p_amounts) AS l(account_id, amount)
+                ON l.account_id = a.id
+             WHERE a.id = ANY (v_bounded)
+               AND (a.balance - a.held + l.amount < a.lower_bound OR a.balance + l.amount > a.upper_bound)
+             ORDER BY a.id LIMIT 1;
         END IF;
+        IF FOUND THEN
+            PERFORM ledger.raise_out_of_bounds(v_acc.id, v_acc.balance, v_acc.held, v_acc.lower_bound,
+                                               v_acc.upper_bound, v_acc.amount);
+        END IF;
+    END IF;
+
+    IF v_has_unbounded THEN
+        INSERT INTO ledger.account_stripes AS s (account_id, stripe, community_id, balance)
+        SELECT l.account_id, (pg_backend_pid() % 16)::smallint, p_community_id, l.amount
+          FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount)
+         WHERE NOT (l.account_id = ANY (v_bounded))
+         ORDER BY l.account_id
+        ON CONFLICT (account_id, stripe) DO UPDATE SET balance = s.balance + EXCLUDED.balance;
     END IF;
 
     RETURN QUERY
@@ -427,22 +425,60 @@ BEGIN
          bumped AS (
             UPDATE ledger.accounts a SET balance = a.balance + l.amount
               FROM l WHERE a.id = l.account_id AND a.id = ANY (v_bounded)
-            RETURNING a.id, a.balance),
-         striped AS (
-            INSERT INTO ledger.account_stripes AS s (account_id, stripe, community_id, balance)
-            SELECT l.account_id, v_stripe, p_community_id, l.amount
-              FROM l WHERE NOT (l.account_id = ANY (v_bounded)) ORDER BY l.account_id
-            ON CONFLICT (account_id, stripe) DO UPDATE SET balance = s.balance + EXCLUDED.balance
-            RETURNING s.account_id),
+            RETURNING a.id, a.unit, a.balance),
          ins AS (
             INSERT INTO ledger.postings AS p (entry_id, community_id, account_id, unit, amount, balance_after)
-            SELECT v_entry_id, p_community_id, l.account_id, a.unit, l.amount, b.balance
-              FROM l JOIN ledger.accounts a ON a.id = l.account_id LEFT JOIN bumped b ON b.id = l.account_id
+            SELECT v_entry_id, p_community_id, l.account_id, coalesce(b.unit, a.unit), l.amount, b.balance
+              FROM l LEFT JOIN bumped b ON b.id = l.account_id
+              LEFT JOIN ledger.accounts a ON a.id = l.account_id AND b.id IS NULL
              ORDER BY l.ord
             RETURNING p.id, p.account_id, p.amount, p.balance_after)
     SELECT v_entry_id, false, now(), coalesce(p_effective_at, now()), ins.id, ins.account_id, ins.amount,
            ins.balance_after
       FROM ins ORDER BY ins.id;
+END $$;
+
+-- The slow paths of post_entry, kept out of its body: they run only when something is wrong.
+CREATE FUNCTION ledger.raise_unknown_account(p_community_id bigint, p_account_ids bigint[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_missing bigint;
+BEGIN
+    SELECT coalesce(l.account_id, 0) INTO v_missing FROM unnest(p_account_ids) AS l(account_id)
+     WHERE NOT EXISTS (SELECT 1 FROM ledger.accounts a WHERE a.id = l.account_id AND a.community_id = p_community_id)
+     LIMIT 1;
+    RAISE EXCEPTION 'account % does not exist in this community', v_missing
+        USING ERRCODE = 'LE003', DETAIL = jsonb_build_object('account_id', v_missing)::text;
+END $$;
+
+CREATE FUNCTION ledger.raise_if_unbalanced(p_account_ids bigint[], p_amounts bigint[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_unit text;
+BEGIN
+    SELECT a.unit INTO v_unit
+      FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount) JOIN ledger.accounts a ON a.id = l.account_id
+     GROUP BY a.unit HAVING sum(l.amount) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the postings in unit % do not sum to zero', v_unit
+            USING ERRCODE = 'LE002', DETAIL = jsonb_build_object('unit', v_unit)::text;
+    END IF;
+END $$;
+
+CREATE FUNCTION ledger.raise_out_of_bounds(
+    p_account_id bigint, p_balance bigint, p_held bigint, p_lower bigint, p_upper bigint, p_amount bigint)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_lower IS NOT NULL AND p_balance - p_held + p_amount < p_lower THEN
+        RAISE EXCEPTION 'account % has % available, the entry needs %', p_account_id,
+            p_balance - p_held - p_lower, -p_amount
+            USING ERRCODE = 'LE001', DETAIL = jsonb_build_object(
+                'account_id', p_account_id, 'available', p_balance - p_held - p_lower, 'requested', -p_amount)::text;
+    END IF;
+    RAISE EXCEPTION 'account % would exceed its upper bound %', p_account_id, p_upper
+        USING ERRCODE = 'LE012', DETAIL = jsonb_build_object(
+            'account_id', p_account_id, 'upper_bound', p_upper, 'balance', p_balance, 'requested', p_amount)::text;
 END $$;
 
 -- Callers hold the row locks of these accounts already.
@@ -496,7 +532,8 @@ CREATE FUNCTION ledger.place_hold(
     p_community_id bigint, p_account_id bigint, p_counter_account_id bigint, p_amount bigint, p_kind text,
     p_memo text, p_actor text, p_timeout_s integer, p_idempotency_key text)
 RETURNS TABLE (replayed boolean, hold ledger.holds)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET plan_cache_mode = force_generic_plan
+SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_hash text := md5(jsonb_build_array(p_account_id, p_counter_account_id, p_amount, p_kind, p_memo, p_actor,
@@ -602,7 +639,8 @@ CREATE FUNCTION ledger.post_hold(
     p_community_id bigint, p_hold_id bigint, p_amount bigint, p_memo text, p_actor text, p_idempotency_key text)
 RETURNS TABLE (entry_id bigint, replayed boolean, posted_at timestamptz, effective_at timestamptz,
                posting_id bigint, account_id bigint, amount bigint, balance_after bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET plan_cache_mode = force_generic_plan
+SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_hold ledger.holds;

