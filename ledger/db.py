@@ -8,8 +8,8 @@ from its SQLAlchemy engine's pool.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
 import weakref
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
