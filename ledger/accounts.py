@@ -57,12 +57,12 @@ async def create_community(
         problems.append(f"a name is 1 to {MAX_NAME_CHARS} characters")
     problems += [] if UNIT_CODE.match(unit) else ["a unit code is 1-32 lower-case letters, digits and _"]
     _raise(problems)
-    row = await db.fetchrow(
-        conn, "INSERT INTO ledger.communities (slug, name) VALUES ($1, $2) RETURNING id, slug, name", slug, name
+    # Opening a community is a platform action (migration 0002): it runs as the owner, creating the community
+    # with its first unit in one call, because the unit is a tenant row the new community does not own yet.
+    community_id = await db.fetchval(
+        conn, "SELECT ledger.create_community($1, $2, $3, $4)", slug, name, unit, unit_name
     )
-    community = Community(row["id"], row["slug"], row["name"])
-    await add_unit(conn, community.id, unit, unit_name)
-    return community
+    return Community(community_id, slug, name)
 
 
 async def add_unit(conn: db.Connection, community_id: int, code: str, name: str) -> None:

@@ -51,6 +51,11 @@ async def fetchrow(conn: Connection, query: str, *args: Any) -> Any:
         return await conn.fetchrow(query, *args)
 
 
+async def fetchval(conn: Connection, query: str, *args: Any) -> Any:
+    async with translated_errors():
+        return await conn.fetchval(query, *args)
+
+
 # --- the tenant of a connection ------------------------------------------------------------------
 #
 # Row-level security (migration 0002) shows the application role only the rows of the community set

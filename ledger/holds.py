@@ -151,6 +151,7 @@ async def void_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hol
 
 
 async def get_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hold | None:
+    await db.enter(conn, community_id)
     row = await db.fetchrow(
         conn,
         "SELECT h.*, (h.status = 'active' AND h.expires_at <= now()) AS lapsed FROM ledger.holds h "

@@ -80,6 +80,7 @@ class EntryView:
 
 
 async def balance(conn: db.Connection, community_id: int, account_id: int) -> Balance:
+    await db.enter(conn, community_id)
     row = await conn.fetchrow(
         f"SELECT a.*, {_CURRENT_BALANCE} AS current_balance, {_HELD_NOW} AS held_now "
         "FROM ledger.accounts a WHERE a.id = $1 AND a.community_id = $2",
@@ -95,6 +96,7 @@ async def balances(
     conn: db.Connection, community_id: int, *, after_id: int = 0, limit: int = DEFAULT_PAGE
 ) -> list[Balance]:
     """Accounts of the community with their balances, by id (keyset: pass the last id seen)."""
+    await db.enter(conn, community_id)
     rows = await conn.fetch(
         f"SELECT a.*, {_CURRENT_BALANCE} AS current_balance, {_HELD_NOW} AS held_now "
         "FROM ledger.accounts a WHERE a.community_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3",
@@ -234,6 +236,7 @@ class TrialBalanceLine:
 async def trial_balance(conn: db.Connection, community_id: int) -> list[TrialBalanceLine]:
     """Per unit, the sum of every account's stored balance. It must be zero; `points verify` checks
     the stored balances themselves against the postings."""
+    await db.enter(conn, community_id)
     rows = await conn.fetch(
         f"""SELECT a.unit,
                    coalesce(sum(-b.bal) FILTER (WHERE b.bal < 0), 0)::bigint AS debits,
@@ -249,6 +252,7 @@ async def trial_balance(conn: db.Connection, community_id: int) -> list[TrialBal
 
 
 async def get_entry(conn: db.Connection, community_id: int, entry_id: int) -> EntryView:
+    await db.enter(conn, community_id)
     row = await conn.fetchrow(
         """SELECT e.*, e.metadata::text AS metadata_text, r.id AS reversed_by,
                   (SELECT array_agg(ARRAY[p.id, p.account_id, p.amount, p.balance_after] ORDER BY p.id)

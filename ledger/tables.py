@@ -73,6 +73,7 @@ accounts = Table(
     Column("created_at", TS, nullable=False, server_default=text("now()")),
     UniqueConstraint("community_id", "code", name="accounts_community_code_key"),
     UniqueConstraint("id", "community_id", "unit", name="accounts_id_community_unit_key"),
+    UniqueConstraint("id", "community_id", name="accounts_id_community_key"),  # migration 0002, for members' wallets
     ForeignKeyConstraint(
         ["community_id", "unit"], ["ledger.units.community_id", "ledger.units.code"], name="accounts_unit_fkey"
     ),

@@ -54,9 +54,11 @@ async def book(conn: Any, community: ledger.Community, issuance: ledger.Account)
     return Book(community, issuance, alice, bob, clock, clock_wallet, foreign, other)
 
 
-async def snapshot(conn: Any, *community_ids: int) -> list[tuple[Any, ...]]:
-    """Counts of entries, postings and holds, and every account's balance, held and stripe total."""
-    rows = await conn.fetch(
+async def snapshot(owner: Any, *community_ids: int) -> list[tuple[Any, ...]]:
+    """Counts of entries, postings and holds, and every account's balance, held and stripe total.
+
+    Read as the owner: row-level security would hide every community but the connection's own."""
+    rows = await owner.fetch(
         """SELECT a.community_id, a.id, a.balance, a.held,
                   (SELECT coalesce(sum(s.balance), 0) FROM ledger.account_stripes s WHERE s.account_id = a.id),
                   (SELECT count(*) FROM ledger.entries e WHERE e.community_id = a.community_id),
@@ -65,6 +67,7 @@ async def snapshot(conn: Any, *community_ids: int) -> list[tuple[Any, ...]]:
              FROM ledger.accounts a WHERE a.community_id = ANY ($1::bigint[]) ORDER BY a.id""",
         list(community_ids),
     )
+    assert {r[0] for r in rows} == set(community_ids), "the snapshot must see every community it compares"
     return [tuple(r) for r in rows]
 
 
@@ -127,7 +130,7 @@ def said(err: errors.LedgerError) -> str:
 
 
 @pytest.mark.parametrize("name", ENTRY_CASES)
-async def test_bad_entry_is_refused_and_writes_nothing(conn: Any, book: Book, name: str) -> None:
+async def test_bad_entry_is_refused_and_writes_nothing(owner_conn: Any, conn: Any, book: Book, name: str) -> None:
     """A user posting a bad entry gets a ledger error naming the problem; no point moves anywhere."""
     _, _, expected, phrase, in_python = ENTRY_CASES[name]
     entry = build(book, name)
@@ -135,11 +138,11 @@ async def test_bad_entry_is_refused_and_writes_nothing(conn: Any, book: Book, na
         with pytest.raises(expected) as early:
             await ledger.post_entry(NoRoundTrip(), book.community.id, entry)
         assert phrase in said(early.value)
-    before = await snapshot(conn, book.community.id, book.other.id)
+    before = await snapshot(owner_conn, book.community.id, book.other.id)
     with pytest.raises(expected) as info:
         await ledger.post_entry(conn, book.community.id, entry)
     assert phrase in said(info.value)
-    assert await snapshot(conn, book.community.id, book.other.id) == before
+    assert await snapshot(owner_conn, book.community.id, book.other.id) == before
 
 
 async def test_two_units_each_balanced_is_fine(conn: Any, book: Book) -> None:
@@ -190,17 +193,19 @@ DB_ANSWERS: dict[str, tuple[str, type[errors.LedgerError]]] = {
 
 
 @pytest.mark.parametrize("name", DB_ANSWERS)
-async def test_database_refuses_the_same_entry_without_python(conn: Any, book: Book, name: str) -> None:
+async def test_database_refuses_the_same_entry_without_python(
+    owner_conn: Any, conn: Any, book: Book, name: str
+) -> None:
     """A client that skips the Python checks and calls the SQL function gets the same refusal."""
     sqlstate, translated = DB_ANSWERS[name]
     args = _sql_args(book, build(book, name))
-    before = await snapshot(conn, book.community.id, book.other.id)
+    before = await snapshot(owner_conn, book.community.id, book.other.id)
     with pytest.raises(asyncpg.PostgresError) as raw:
         await conn.fetch(_POST, *args)
     assert raw.value.sqlstate == sqlstate, raw.value
     with pytest.raises(translated):
         await db.fetch(conn, _POST, *args)
-    assert await snapshot(conn, book.community.id, book.other.id) == before
+    assert await snapshot(owner_conn, book.community.id, book.other.id) == before
 
 
 @pytest.mark.parametrize(
@@ -212,13 +217,15 @@ async def test_database_refuses_the_same_entry_without_python(conn: Any, book: B
         ("a", [-10]),
     ],
 )
-async def test_database_refuses_malformed_arrays(conn: Any, book: Book, account_ids: str, amounts: list[Any]) -> None:
+async def test_database_refuses_malformed_arrays(
+    owner_conn: Any, conn: Any, book: Book, account_ids: str, amounts: list[Any]
+) -> None:
     """Shapes no Python caller can build are refused by the SQL function too, and write nothing."""
     ids = [{"a": book.alice.id, "b": book.bob.id, "_": None}[c] for c in account_ids]
-    before = await snapshot(conn, book.community.id)
+    before = await snapshot(owner_conn, book.community.id)
     with pytest.raises((errors.InvalidEntry, errors.UnbalancedEntry, errors.UnknownAccount)):
         await db.fetch(conn, _POST, book.community.id, "transfer", "", "{}", None, None, "malformed", ids, amounts)
-    assert await snapshot(conn, book.community.id) == before
+    assert await snapshot(owner_conn, book.community.id) == before
 
 
 async def test_a_missing_account_id_is_named_at_once(conn: Any, book: Book) -> None:
@@ -244,7 +251,7 @@ _POST_REVERSAL = (
 )
 
 
-async def test_database_books_no_reversal_that_is_not_the_exact_mirror(conn: Any, book: Book) -> None:
+async def test_database_books_no_reversal_that_is_not_the_exact_mirror(owner_conn: Any, conn: Any, book: Book) -> None:
     """Calling the SQL function directly, the app role cannot book a "reversal" of other amounts
     (which would also use up the entry's one reversal), nor a reversal-kind entry naming nothing."""
     entry = await ledger.post_entry(
@@ -252,13 +259,13 @@ async def test_database_books_no_reversal_that_is_not_the_exact_mirror(conn: Any
         book.community.id,
         ledger.NewEntry("transfer", (ledger.Line(book.alice.id, -10), ledger.Line(book.bob.id, 10)), "to-mirror"),
     )
-    before = await snapshot(conn, book.community.id)
+    before = await snapshot(owner_conn, book.community.id)
     cid = book.community.id
     with pytest.raises(errors.InvalidEntry, match="mirror"):
         await db.fetch(conn, _POST_REVERSAL, cid, "fake-1", [book.alice.id, book.bob.id], [1, -1], entry.id, "x")
     with pytest.raises(errors.InvalidEntry):
         await db.fetch(conn, _POST_REVERSAL, cid, "fake-2", [book.alice.id, book.bob.id], [10, -10], None, None)
-    assert await snapshot(conn, book.community.id) == before
+    assert await snapshot(owner_conn, book.community.id) == before
     # the entry can still be reversed properly, once
     reversal = await ledger.reverse_entry(conn, cid, entry.id, reason="录错了", idempotency_key="real")
     assert sorted((p.account_id, p.amount) for p in reversal.postings) == sorted(
@@ -301,11 +308,11 @@ async def test_another_communitys_account_looks_exactly_like_a_missing_one(conn:
     assert answers[UNKNOWN_ID] == [(*expected, {"account_id": "N"})] * 3
 
 
-async def test_reused_key_replays_same_request_and_refuses_another(conn: Any, book: Book) -> None:
+async def test_reused_key_replays_same_request_and_refuses_another(owner_conn: Any, conn: Any, book: Book) -> None:
     """A retried award is booked once; the same key for a different award is a conflict, not a second booking."""
     c = book.community.id
     first = await ledger.post_entry(conn, c, _entry((book.alice, -10), (book.bob, 10), key="k-1", memo="巡逻"))
-    after_first = await snapshot(conn, c)
+    after_first = await snapshot(owner_conn, c)
     # Same request (postings listed in another order): the original entry, nothing new.
     again = await ledger.post_entry(conn, c, _entry((book.bob, 10), (book.alice, -10), key="k-1", memo="巡逻"))
     assert (again.id, again.replayed, again.postings) == (first.id, True, first.postings)
@@ -318,21 +325,21 @@ async def test_reused_key_replays_same_request_and_refuses_another(conn: Any, bo
         with pytest.raises(errors.IdempotencyConflict) as info:
             await ledger.post_entry(conn, c, other)
         assert info.value.data["entry_id"] == first.id
-    assert await snapshot(conn, c) == after_first
+    assert await snapshot(owner_conn, c) == after_first
     assert (await ledger.balance(conn, c, book.bob.id)).balance == 10
 
 
-async def test_hold_with_reused_key_replays_or_conflicts(conn: Any, book: Book) -> None:
+async def test_hold_with_reused_key_replays_or_conflicts(owner_conn: Any, conn: Any, book: Book) -> None:
     """Retrying a hold reserves once; reusing its key for another amount is refused."""
     c = book.community.id
     args = {"account_id": book.alice.id, "counter_account_id": book.bob.id, "kind": "swap", "timeout_s": 600}
     hold = await ledger.place_hold(conn, c, amount=30, idempotency_key="h-1", **args)
-    before = await snapshot(conn, c)
+    before = await snapshot(owner_conn, c)
     again = await ledger.place_hold(conn, c, amount=30, idempotency_key="h-1", **args)
     assert (again.id, again.replayed) == (hold.id, True)
     with pytest.raises(errors.IdempotencyConflict):
         await ledger.place_hold(conn, c, amount=31, idempotency_key="h-1", **args)
-    assert await snapshot(conn, c) == before
+    assert await snapshot(owner_conn, c) == before
     assert (await ledger.balance(conn, c, book.alice.id)).available == 70
 
 
@@ -352,7 +359,7 @@ HOLD_CASES: dict[str, tuple[dict[str, Any], type[errors.LedgerError], bool]] = {
 
 
 @pytest.mark.parametrize("name", HOLD_CASES)
-async def test_bad_hold_is_refused_and_reserves_nothing(conn: Any, book: Book, name: str) -> None:
+async def test_bad_hold_is_refused_and_reserves_nothing(owner_conn: Any, conn: Any, book: Book, name: str) -> None:
     """A bad hold request is refused and nothing is reserved on any account."""
     override, expected, in_python = HOLD_CASES[name]
     kw: dict[str, Any] = {
@@ -365,13 +372,13 @@ async def test_bad_hold_is_refused_and_reserves_nothing(conn: Any, book: Book, n
     if in_python:
         with pytest.raises(expected):
             await ledger.place_hold(NoRoundTrip(), book.community.id, **kw)
-    before = await snapshot(conn, book.community.id, book.other.id)
+    before = await snapshot(owner_conn, book.community.id, book.other.id)
     with pytest.raises(expected):
         await ledger.place_hold(conn, book.community.id, **kw)
-    assert await snapshot(conn, book.community.id, book.other.id) == before
+    assert await snapshot(owner_conn, book.community.id, book.other.id) == before
 
 
-async def test_bad_hold_amounts_are_refused_by_the_database_too(conn: Any, book: Book) -> None:
+async def test_bad_hold_amounts_are_refused_by_the_database_too(owner_conn: Any, conn: Any, book: Book) -> None:
     """Calling the SQL functions directly with a non-positive or too-large amount is refused (LE011)."""
     c = book.community.id
     hold = await ledger.place_hold(
@@ -380,7 +387,7 @@ async def test_bad_hold_amounts_are_refused_by_the_database_too(conn: Any, book:
     )  # fmt: skip
     place = "SELECT * FROM ledger.place_hold($1, $2, $3, $4, 'swap', '', NULL, 600, $5)"
     post = "SELECT * FROM ledger.post_hold($1, $2, $3, NULL, NULL, $4)"
-    before = await snapshot(conn, c)
+    before = await snapshot(owner_conn, c)
     for sql, args in (
         (place, (c, book.alice.id, book.bob.id, -5, "h-neg")),
         (place, (c, book.alice.id, book.bob.id, 0, "h-zero")),
@@ -393,11 +400,11 @@ async def test_bad_hold_amounts_are_refused_by_the_database_too(conn: Any, book:
         assert raw.value.sqlstate == "LE011", (args, raw.value)
         with pytest.raises(errors.InvalidEntry):
             await db.fetch(conn, sql, *args)
-    assert await snapshot(conn, c) == before
+    assert await snapshot(owner_conn, c) == before
     assert (await ledger.balance(conn, c, book.alice.id)).held == 30
 
 
-async def test_bad_hold_postings_and_reversals_write_nothing(conn: Any, book: Book) -> None:
+async def test_bad_hold_postings_and_reversals_write_nothing(owner_conn: Any, conn: Any, book: Book) -> None:
     """Posting a negative part of a hold, touching another community's hold or entry, or reversing twice: refused."""
     c = book.community.id
     hold = await ledger.place_hold(
@@ -407,7 +414,7 @@ async def test_bad_hold_postings_and_reversals_write_nothing(conn: Any, book: Bo
     entry = await ledger.post_entry(conn, c, _entry((book.alice, -5), (book.bob, 5), key="e-1"))
     await ledger.reverse_entry(conn, c, entry.id, reason="撤销", idempotency_key="r-1")
     foreign_entry = await conn.fetchval("SELECT max(id) FROM ledger.entries WHERE community_id = $1", book.other.id)
-    before = await snapshot(conn, c, book.other.id)
+    before = await snapshot(owner_conn, c, book.other.id)
     for amount in (-5, 0):
         with pytest.raises(errors.InvalidEntry):
             await ledger.post_hold(NoRoundTrip(), c, hold.id, idempotency_key=f"p{amount}", amount=amount)
@@ -426,5 +433,5 @@ async def test_bad_hold_postings_and_reversals_write_nothing(conn: Any, book: Bo
             await ledger.reverse_entry(conn, c, target, reason="撤销", idempotency_key=f"r-{target}")
     with pytest.raises(errors.InvalidEntry):
         await ledger.reverse_entry(NoRoundTrip(), c, entry.id, reason="  ", idempotency_key="r-3")
-    assert await snapshot(conn, c, book.other.id) == before
+    assert await snapshot(owner_conn, c, book.other.id) == before
     assert (await ledger.balance(conn, c, book.alice.id)).held == 30

@@ -138,10 +138,8 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_database: str) -> Non
     # the re-created schema works: the service's role can open a community and post in it
     app = await asyncpg.connect(plain_url(app_url(scratch_database)))
     try:
-        community_id = await app.fetchval("INSERT INTO ledger.communities (slug, name) VALUES ('m1', 'M') RETURNING id")
-        await app.execute(
-            "INSERT INTO ledger.units (community_id, code, name) VALUES ($1, 'points', 'P')", community_id
-        )
+        community_id = await app.fetchval("SELECT ledger.create_community('m1', 'M', 'points', 'P')")
+        await app.execute("SELECT set_config('linli.community_id', $1, false)", str(community_id))
         ids = [
             await app.fetchval(
                 "INSERT INTO ledger.accounts (community_id, unit, code, normal_side, lower_bound) "
