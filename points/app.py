@@ -3,40 +3,51 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import msgspec
 import structlog
-from litestar import Litestar, MediaType, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.logging.config import StructLoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.middleware.logging import LoggingMiddlewareConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.params import FromPath
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from points import db
+from points.auth.access import SESSION_IDLE_S, AuthenticationMiddleware, authorize
+from points.auth.csrf import SessionCSRFMiddleware
+from points.auth.session_store import PostgresSessionStore
+from points.auth.sessions import SessionConfig
+from points.auth.web import SESSION_STORE, AuthController
 from points.community_cache import CommunityCache
 from points.errors import internal_error_handler, problem_catalog, problem_details_plugin
-from points.ledger_web import CommunitiesController, LedgerController, provide_actor, provide_community
+from points.ledger_web import (
+    CommunitiesController,
+    LedgerController,
+    provide_access,
+    provide_actor,
+    provide_community,
+)
+from points.members.web import MEMBER_CONTROLLERS
+from points.request_db import RequestConnectionMiddleware, request_connection
 from points.settings import Settings, get_settings
 
 VERSION = "0.1.0"
 
 
-async def provide_conn(state: State) -> AsyncGenerator[Any, None]:
-    async with db.connection(state.engine) as conn:
-        yield conn
+LOGIN_ATTEMPTS_PER_MINUTE = 20
 
 
-def provide_communities(state: State) -> CommunityCache:
-    cache: CommunityCache = state.communities
-    return cache
+async def provide_conn(request: Request[Any, Any, Any]) -> Any:
+    return await request_connection(request)
 
 
 @get("/health", operation_id="health", tags=["service"], cache=False)
@@ -97,31 +108,65 @@ def _logging(settings: Settings) -> StructlogPlugin:
     )
 
 
+def _is_login(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and request.url.path == "/api/v1/login"
+
+
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
     """Build the app. ``database_url`` overrides the settings (the CLI passes the embedded one)."""
     settings = settings or get_settings()
     url = database_url or settings.database_url
     if url is None:
         raise RuntimeError("no database: run through `points serve`, or set DATABASE_URL")
+    # Created now (it connects lazily) so that the session store can share its pool.
+    engine = db.make_engine(url, pool_size=settings.pool_size, app_url_override=settings.app_database_url)
 
-    async def open_engine(app: Litestar) -> None:
-        app.state.engine = db.make_engine(url, pool_size=settings.pool_size, app_url_override=settings.app_database_url)
+    async def on_startup(app: Litestar) -> None:
+        app.state.engine = engine
         app.state.communities = CommunityCache()
 
-    async def close_engine(app: Litestar) -> None:
-        engine: AsyncEngine = app.state.engine
+    async def on_shutdown(app: Litestar) -> None:
         await engine.dispose()
 
+    sessions = SessionConfig(
+        store=SESSION_STORE,
+        key="session",
+        max_age=SESSION_IDLE_S,  # idle timeout: every use renews it ...
+        renew_on_access=True,  # ... and the absolute limit is checked by the authentication middleware
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    csrf = CSRFConfig(secret=settings.secret_key, cookie_secure=settings.secure_cookies, cookie_samesite="lax")
+    # Per client address; per account, the database counts failures and locks (points/auth/identity.py).
+    login_limit = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE), check_throttle_handler=_is_login)
+
     return Litestar(
-        route_handlers=[health, describe_problem, CommunitiesController, LedgerController],
+        route_handlers=[
+            health,
+            describe_problem,
+            AuthController,
+            CommunitiesController,
+            LedgerController,
+            *MEMBER_CONTROLLERS,
+        ],
         dependencies={
             "conn": Provide(provide_conn),
-            "communities": Provide(provide_communities, sync_to_thread=False),
             "community": Provide(provide_community),
+            "access": Provide(provide_access, sync_to_thread=False),
             "actor": Provide(provide_actor),
         },
-        on_startup=[open_engine],
-        on_shutdown=[close_engine],
+        guards=[authorize],
+        middleware=[
+            RequestConnectionMiddleware(),
+            sessions.middleware,
+            DefineMiddleware(AuthenticationMiddleware),
+            DefineMiddleware(SessionCSRFMiddleware, config=csrf),
+            login_limit.middleware,
+        ],
+        stores={SESSION_STORE: PostgresSessionStore(engine)},
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
         plugins=[problem_details_plugin(), _logging(settings)],
         exception_handlers={Exception: internal_error_handler},
         openapi_config=OpenAPIConfig(

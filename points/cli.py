@@ -72,11 +72,15 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
     import uvicorn
 
     from points.app import create_app
+    from points.bootstrap import ensure_operator
     from points.migrate import upgrade
 
     settings = _settings(data_dir)
     with database(settings) as url:
         upgrade(url)
+        first_run = asyncio.run(ensure_operator(url))
+        if first_run:
+            click.echo(first_run, err=True)
         if demo:
             from points.demo import load_demo
 
@@ -133,6 +137,27 @@ def demo(data_dir: Path | None) -> None:
     with database(settings) as url:
         upgrade(url)
         click.echo(asyncio.run(load_demo(url, settings.app_database_url)))
+
+
+@main.command()
+@click.option("--phone", required=True, help="The operator's phone number (their sign-in name).")
+@click.password_option(help="The new password (asked for when not given).")
+@data_dir_option
+def operator(phone: str, password: str, data_dir: Path | None) -> None:
+    """Create a platform operator, or reset one's password (as the database owner)."""
+    from points.auth.identity import normalise_phone
+    from points.auth.passwords import check_new_password
+    from points.bootstrap import make_operator
+    from points.migrate import upgrade
+
+    problems = check_new_password(password)
+    if problems:
+        raise click.ClickException(problems[0])
+    phone = normalise_phone(phone)
+    with database(_settings(data_dir)) as url:
+        upgrade(url)
+        asyncio.run(make_operator(url, phone, password))
+    click.echo(f"operator {phone[:3]}****{phone[-4:]} can sign in")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,21 @@
-"""A demo community, 阳光社区 (fictional people), built through the same ledger calls the API uses.
+"""A demo community, 阳光社区 (fictional people), built through the same calls the API uses.
 
-Every write carries a fixed idempotency key, so loading it twice changes nothing.
+Ready-made sign-ins, one per role (listed in the README):
+
+| role | phone | password |
+| --- | --- | --- |
+| admin 社区管理员 | 13800000001 | linli-demo-1 |
+| organizer 网格员 | 13800000002 | linli-demo-2 |
+| clerk 积分超市店员 | 13800000003 | linli-demo-3 |
+| volunteer 志愿者 | 13800000004 | linli-demo-4 |
+
+Every ledger write carries a fixed idempotency key and members are found
+before they are added, so loading it twice changes nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import ledger
 from ledger.accounts import find_account, get_community
@@ -11,16 +23,27 @@ from ledger.db import Connection
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
 from points import db
+from points.members import service
 
 SLUG = "yangguang"
 NAME = "阳光社区"
-VOLUNTEERS = ["王秀英", "李建国", "张桂兰", "刘志强", "陈美华", "杨德明", "赵玉梅", "黄立新", "周淑珍", "吴国平"]
-# (memo, points per volunteer, volunteer indexes)
+# (display name, phone or None, password or None, household, roles)
+PEOPLE: list[tuple[str, str | None, str | None, str, tuple[str, ...]]] = [
+    ("王秀英", "13800000001", "linli-demo-1", "1-101", ("admin", "volunteer")),
+    ("李建国", "13800000002", "linli-demo-2", "2-302", ("organizer", "volunteer")),
+    ("张桂兰", "13800000003", "linli-demo-3", "3-201", ("clerk", "volunteer")),
+    ("刘志强", "13800000004", "linli-demo-4", "3-502", ("volunteer",)),
+    ("陈美华", "13800000005", None, "4-101", ("volunteer",)),
+    ("杨德明", "13800000006", None, "4-101", ("volunteer",)),
+    ("赵玉梅", None, None, "5-201", ("volunteer",)),  # no phone: served by proxy (代办)
+    ("黄立新", "13800000008", None, "6-601", ("volunteer",)),
+]
+# (memo, points per volunteer, indexes into PEOPLE)
 AWARDS = [
     ("治安巡逻 · 11月第一周夜巡", 20, [0, 1, 3, 5]),
     ("矛盾纠纷调解 · 3栋邻里噪音", 30, [2, 6]),
-    ("环境整治 · 小区大扫除", 10, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
-    ("敲门行动 · 独居老人探访", 15, [4, 8, 9]),
+    ("环境整治 · 小区大扫除", 10, [0, 1, 2, 3, 4, 5, 6, 7]),
+    ("敲门行动 · 独居老人探访", 15, [4, 7]),
 ]
 
 
@@ -30,14 +53,28 @@ async def _account(
     found = await find_account(conn, community_id, code)
     if found is not None:
         return found
-    return await ledger.open_account(
-        conn,
-        community_id,
-        code,
-        name=name,
-        normal_side="credit" if lower_bound is not None else "debit",
-        lower_bound=lower_bound,
-    )
+    side = "credit" if lower_bound is not None else "debit"
+    return await ledger.open_account(conn, community_id, code, name=name, normal_side=side, lower_bound=lower_bound)
+
+
+async def _members(conn: Any, community_id: int) -> list[service.Member]:
+    existing = {m.display_name: m for m in await service.list_members(conn, community_id, after_id=0, limit=200)}
+    members = []
+    for name, phone, password, household, roles in PEOPLE:
+        member = existing.get(name)
+        if member is None:
+            member = await service.create_member(
+                conn,
+                community_id,
+                actor_person_id=None,
+                display_name=name,
+                phone=phone,
+                password=password,
+                household=household,
+                roles=roles,
+            )
+        members.append(member)
+    return members
 
 
 async def load_demo(url: str, app_url_override: str | None = None) -> str:
@@ -52,7 +89,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
             issuance = await _account(conn, cid, "issuance", "积分发行", None)
             budget = await _account(conn, cid, "budget:2026-11", "2026年11月积分预算", 0)
             supermarket = await _account(conn, cid, "supermarket", "阳光储蓄积分超市", None)
-            wallets = [await _account(conn, cid, f"volunteer:{i + 1}", name, 0) for i, name in enumerate(VOLUNTEERS)]
+            members = await _members(conn, cid)
 
             await ledger.post_entry(
                 conn,
@@ -65,7 +102,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
                 ),
             )
             for n, (memo, points, who) in enumerate(AWARDS):
-                lines = [Line(wallets[i].id, points) for i in who]
+                lines = [Line(members[i].wallet_account_id, points) for i in who]
                 lines.append(Line(budget.id, -points * len(who)))
                 await ledger.post_entry(conn, cid, NewEntry("award", tuple(lines), f"demo:award:{n}", memo=memo))
             await ledger.post_entry(
@@ -73,15 +110,16 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
                 cid,
                 NewEntry(
                     "redemption",
-                    (Line(wallets[0].id, -25), Line(supermarket.id, 25)),
+                    (Line(members[0].wallet_account_id, -25), Line(supermarket.id, 25)),
                     "demo:redeem:0",
                     memo="积分超市兑换 · 食用油一瓶",
                 ),
             )
-            wang = await ledger.balance(conn, cid, wallets[0].id)
+            first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()
     return (
-        f"demo community {NAME} ({SLUG}): {len(VOLUNTEERS)} volunteers; "
-        f"{VOLUNTEERS[0]} has {wang.balance} points. Try GET /api/v1/communities/{SLUG}/accounts"
+        f"demo community {NAME} ({SLUG}): {len(PEOPLE)} members; {PEOPLE[0][0]} has {first.balance} points.\n"
+        "  sign in (POST /api/v1/login) as admin 13800000001 / linli-demo-1, organizer 13800000002 / linli-demo-2,\n"
+        "  clerk 13800000003 / linli-demo-3, volunteer 13800000004 / linli-demo-4"
     )

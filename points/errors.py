@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
 from ledger import errors as le
+from points.auth import errors as ae
 from points.settings import SettingsError
 
 log = structlog.get_logger("points.errors")
@@ -37,6 +38,16 @@ LEDGER_STATUS: dict[type[le.LedgerError], tuple[int, str]] = {
     le.AppendOnlyViolation: (500, "Ledger rows cannot be changed"),
 }
 
+ACCESS_STATUS: dict[type[ae.AccessError], tuple[int, str]] = {
+    ae.LoginFailed: (401, "Wrong phone number or password"),
+    ae.AccountLocked: (423, "The account is locked for a while"),
+    ae.NotSignedIn: (401, "Sign in first"),
+    ae.Forbidden: (403, "Not allowed"),
+    ae.InvalidRequest: (400, "The request is not valid"),
+    ae.NotFound: (404, "Not found"),
+    ae.Conflict: (409, "Already taken"),
+}
+
 HTTP_CODES: dict[int, str] = {
     400: "invalid_request",
     401: "unauthorized",
@@ -44,6 +55,7 @@ HTTP_CODES: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    423: "account_locked",
     413: "request_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -67,6 +79,14 @@ def _ledger_problem(exc: le.LedgerError) -> ProblemDetailsException:
     extra: dict[str, Any] = {"code": exc.code, **data}
     if status >= 500:
         log.error("ledger_invariant_violation", code=exc.code, detail=exc.message)
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
+    )
+
+
+def _access_problem(exc: ae.AccessError) -> ProblemDetailsException:
+    status, title = ACCESS_STATUS.get(type(exc), (400, "The request is not valid"))
+    extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k not in _PROBLEM_MEMBERS}}
     return ProblemDetailsException(
         status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
     )
@@ -117,6 +137,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
         ProblemDetailsConfig(
             exception_to_problem_detail_map={
                 le.LedgerError: _ledger_problem,
+                ae.AccessError: _access_problem,
                 HTTPException: _http_problem,
                 SettingsError: _settings_problem,
             }
@@ -134,6 +155,11 @@ def problem_catalog() -> dict[str, dict[str, Any]]:
             "title": title,
             "description": (cls.__doc__ or "").strip(),
         }
+    for acls, (status, title) in ACCESS_STATUS.items():
+        catalog.setdefault(
+            acls.code,
+            {"code": acls.code, "status": status, "title": title, "description": (acls.__doc__ or "").strip()},
+        )
     for status, code in HTTP_CODES.items():
         catalog.setdefault(
             code, {"code": code, "status": status, "title": code.replace("_", " "), "description": f"HTTP {status}"}

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -22,7 +22,11 @@ from ledger import holds as ledger_holds
 from ledger import queries
 from ledger.errors import HoldNotFound
 from ledger.model import Line, NewEntry
+from points.auth.access import Access, current_access
+from points.auth.errors import Forbidden, InvalidRequest
+from points.auth.identity import Principal, audit
 from points.community_cache import CommunityCache
+from points.members.service import communities_visible_to, create_member, get_member
 
 IdempotencyKey = Annotated[
     str,
@@ -36,18 +40,25 @@ IdempotencyKey = Annotated[
 ]
 
 
-# Injected by name (see points/app.py): the pooled connection, the community named in the path, the actor.
+# Injected by name (see points/app.py): the request's connection, the community named in the path, the actor.
 Conn = NamedDependency[Any]
 CurrentCommunity = NamedDependency[ledger.Community]
-Actor = NamedDependency[str | None]
+Actor = NamedDependency[str]
 
 
 # ---- request bodies -------------------------------------------------------------------------------
 
 
+class FirstAdminIn(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    phone: Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
+    password: Annotated[str, msgspec.Meta(max_length=256)] | None = None  # for a person new to the platform
+
+
 class CommunityIn(msgspec.Struct, forbid_unknown_fields=True):
     slug: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    admin: FirstAdminIn | None = None
 
 
 class UnitIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -248,10 +259,28 @@ class CommunitiesController(Controller):
     tags = ["communities"]  # noqa: RUF012
 
     @post("/", status_code=HTTP_201_CREATED, operation_id="createCommunity")
-    async def create(self, conn: Conn, data: JSONBody[CommunityIn]) -> CommunityOut:
-        """Open a community (the tenant) with its points unit."""
+    async def create(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[CommunityIn]) -> CommunityOut:
+        """Open a community (the tenant) with its points unit and, usually, its first admin. Operators only."""
+        operator: Principal = request.user
         c = await ledger.create_community(conn, data.slug, data.name)
+        await audit(conn, "community.created", community_id=c.id, actor_person_id=operator.person_id, subject=c.slug)
+        if data.admin is not None:
+            await create_member(
+                conn,
+                c.id,
+                actor_person_id=operator.person_id,
+                display_name=data.admin.display_name,
+                phone=data.admin.phone,
+                password=data.admin.password,
+                roles=("admin", "volunteer"),
+            )
         return CommunityOut(c.id, c.slug, c.name)
+
+    @get("/", operation_id="listCommunities")
+    async def list_all(self, request: Request[Any, Any, Any], conn: Conn) -> list[CommunityOut]:
+        """The communities the caller belongs to; every community for a platform operator."""
+        principal: Principal = request.user
+        return [CommunityOut(c.id, c.slug, c.name) for c in await communities_visible_to(conn, principal.person_id)]
 
     @get("/{slug:str}", operation_id="getCommunity")
     async def read(self, community: CurrentCommunity) -> CommunityOut:
@@ -463,12 +492,28 @@ class LedgerController(Controller):
         )
 
 
-async def provide_community(
-    conn: Conn, slug: FromPath[str], communities: NamedDependency[CommunityCache]
-) -> ledger.Community:
+async def provide_community(request: Request[Any, Any, Any], conn: Conn, slug: FromPath[str]) -> ledger.Community:
+    """The community of the path. The guard has looked it up (and checked the caller belongs) already."""
+    communities: CommunityCache = request.app.state.communities
     return await communities.get(conn, slug)
 
 
-async def provide_actor() -> str | None:
-    """Who is acting. Authentication (issue 3) replaces this with the signed-in member."""
-    return None
+def provide_access(request: Request[Any, Any, Any]) -> Access:
+    return current_access(request)
+
+
+async def provide_actor(request: Request[Any, Any, Any], conn: Conn) -> str:
+    """Who is acting, as recorded on entries: "member:12", or "member:12 for member:34" when an organizer or
+    admin acts for a member without a phone (代办), named in the X-On-Behalf-Of header."""
+    access = current_access(request)
+    on_behalf = request.headers.get("x-on-behalf-of")
+    if on_behalf is None:
+        return access.actor
+    if not access.roles & {"organizer", "admin"}:
+        raise Forbidden("only organizers and admins act on behalf of a member")
+    try:
+        member_id = int(on_behalf)
+    except ValueError:
+        raise InvalidRequest("X-On-Behalf-Of is a member id") from None
+    member = await get_member(conn, access.community_id, member_id)
+    return f"{access.actor} for member:{member.id}"

@@ -9,11 +9,14 @@
 | POINTS_LOG_LEVEL | info | debug, info, warning, error |
 | POINTS_DB_POOL_SIZE | 10 | connections per server process |
 | POINTS_REQUEST_LOG | 1 | 0 turns off the per-request log line (benchmarks) |
+| POINTS_SECRET_KEY | random per process | signs CSRF tokens; set it when running several processes |
+| POINTS_SECURE_COOKIES | 0 | 1 marks cookies Secure (serve behind HTTPS) |
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +42,8 @@ class Settings:
     log_level: str = "info"
     pool_size: int = 10
     request_log: bool = True
+    secret_key: str = ""
+    secure_cookies: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +61,8 @@ class Settings:
             log_level=log_level,
             pool_size=_int(env, "POINTS_DB_POOL_SIZE", 10, 1, 200),
             request_log=env.get("POINTS_REQUEST_LOG", "1") not in {"0", "false", "no"},
+            secret_key=env.get("POINTS_SECRET_KEY") or secrets.token_urlsafe(32),
+            secure_cookies=env.get("POINTS_SECURE_COOKIES", "0") in {"1", "true", "yes"},
         )
 
 

@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import ledger
 from points import db
 from points.app import create_app
+from points.auth.identity import Principal, create_token
+from points.auth.passwords import hash_password
 from points.embedded import EmbeddedPostgres
 from points.migrate import upgrade
 from points.settings import APP_ROLE, Settings, asyncpg_url
@@ -134,10 +136,56 @@ async def fund(
     )
 
 
-@pytest.fixture(scope="session")
-async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(
-        Settings.from_env({"POINTS_REQUEST_LOG": "0", "POINTS_LOG_LEVEL": "warning"}), database_url=database_url
+OPERATOR_PHONE = "19900000000"
+OPERATOR_PASSWORD = "operator-password-1"
+
+
+async def make_person(owner: asyncpg.Connection, phone: str, password: str, *, operator: bool = False) -> int:
+    """A person who can sign in, made as the owner (only the owner makes platform operators)."""
+    person_id: int = await owner.fetchval(
+        "INSERT INTO points.people (phone, password_hash, is_operator) VALUES ($1, $2, $3) "
+        "ON CONFLICT (phone) DO UPDATE SET password_hash = EXCLUDED.password_hash, is_operator = EXCLUDED.is_operator "
+        "RETURNING id",
+        phone,
+        hash_password(password),
+        operator,
     )
-    async with AsyncTestClient(app=app) as c:
+    return person_id
+
+
+async def bearer_token(conn: Any, person_id: int, *, community_id: int | None = None) -> str:
+    kind = "personal" if community_id is None else "device"
+    principal = Principal(person_id=person_id, is_operator=False, via="session")
+    token, _ = await create_token(conn, principal, kind=kind, name="tests", days=1, community_id=community_id)
+    return token
+
+
+@pytest.fixture(scope="session")
+async def operator_token(database_url: str, engine: AsyncEngine) -> str:
+    owner = await asyncpg.connect(plain_url(database_url))
+    try:
+        person_id = await make_person(owner, OPERATOR_PHONE, OPERATOR_PASSWORD, operator=True)
+    finally:
+        await owner.close()
+    async with db.connection(engine) as c:
+        return await bearer_token(c, person_id)
+
+
+def test_settings() -> Settings:
+    return Settings.from_env({"POINTS_REQUEST_LOG": "0", "POINTS_LOG_LEVEL": "warning"})
+
+
+@pytest.fixture(scope="session")
+async def anonymous_client(database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app with nobody signed in."""
+    async with AsyncTestClient(app=create_app(test_settings(), database_url=database_url)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def client(database_url: str, operator_token: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app, called with a platform operator's token. Communities it creates name the operator their
+    first admin (see tests/test_api.py: create_community), so the same caller runs the ledger API."""
+    async with AsyncTestClient(app=create_app(test_settings(), database_url=database_url)) as c:
+        c.headers["Authorization"] = f"Bearer {operator_token}"
         yield c

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import new_slug
+from tests.conftest import OPERATOR_PHONE, new_slug
 
 Client = AsyncTestClient[Any]
 API = "/api/v1/communities"
@@ -43,7 +43,8 @@ async def assert_problem(client: Client, response: httpx.Response, status: int, 
 
 async def create_community(client: Client) -> str:
     slug = new_slug()
-    r = await client.post(API, json={"slug": slug, "name": "测试社区"})
+    admin = {"display_name": "管理员", "phone": OPERATOR_PHONE}  # the operator runs it too
+    r = await client.post(API, json={"slug": slug, "name": "测试社区", "admin": admin})
     assert r.status_code == 201, r.text
     assert r.json()["slug"] == slug
     return slug
@@ -82,7 +83,7 @@ async def setup(client: Client, wallet_funds: int = 100) -> tuple[str, dict[str,
     """A community with an unbounded issuance account and one wallet holding ``wallet_funds``."""
     slug = await create_community(client)
     issuance = await open_account(client, slug, "issuance", normal_side="debit", lower_bound=None)
-    wallet = await open_account(client, slug, "volunteer:1", name="王秀英")
+    wallet = await open_account(client, slug, "wallet:1", name="王秀英")
     if wallet_funds:
         r = await post_entry(client, slug, [(issuance["id"], -wallet_funds), (wallet["id"], wallet_funds)])
         assert r.status_code == 201, r.text
@@ -99,7 +100,7 @@ async def test_community_and_accounts_round_trip(client: Client) -> None:
     assert r.json()["name"] == "测试社区"
 
     issuance = await open_account(client, slug, "issuance", normal_side="debit", lower_bound=None)
-    wallet = await open_account(client, slug, "volunteer:1", name="王秀英")
+    wallet = await open_account(client, slug, "wallet:1", name="王秀英")
     assert wallet["lower_bound"] == 0, "wallets cannot go below zero by default"
     assert issuance["lower_bound"] is None
 
@@ -107,27 +108,31 @@ async def test_community_and_accounts_round_trip(client: Client) -> None:
     r = await client.get(f"{API}/{slug}/accounts")
     assert r.status_code == 200
     listed = {a["code"]: a for a in r.json()}
-    assert set(listed) == {"issuance", "volunteer:1"}
-    assert listed["volunteer:1"]["balance"] == 30
-    assert listed["volunteer:1"]["available"] == 30
-    assert listed["volunteer:1"]["name"] == "王秀英"
+    # the admin who runs the community is a member too, with a wallet of their own (volunteer:<member id>)
+    admin_wallets = {code for code in listed if code.startswith("volunteer:")}
+    assert len(admin_wallets) == 1
+    assert set(listed) - admin_wallets == {"issuance", "wallet:1"}
+    assert listed["wallet:1"]["balance"] == 30
+    assert listed["wallet:1"]["available"] == 30
+    assert listed["wallet:1"]["name"] == "王秀英"
     assert listed["issuance"]["balance"] == -30
 
-    # keyset paging: one account a page, the second page starts after the first id
-    first = (await client.get(f"{API}/{slug}/accounts", params={"limit": 1})).json()
-    second = (await client.get(f"{API}/{slug}/accounts", params={"limit": 1, "after": first[0]["id"]})).json()
-    third = (await client.get(f"{API}/{slug}/accounts", params={"limit": 1, "after": second[0]["id"]})).json()
-    assert [first[0]["code"], second[0]["code"]] == ["issuance", "volunteer:1"]
-    assert third == []
+    # keyset paging: one account a page, each page starts after the last id seen
+    pages, after = [], 0
+    while page := (await client.get(f"{API}/{slug}/accounts", params={"limit": 1, "after": after})).json():
+        assert len(page) == 1
+        pages.append(page[0]["code"])
+        after = page[0]["id"]
+    assert pages == [*sorted(admin_wallets), "issuance", "wallet:1"]
 
 
 async def test_duplicate_slug_and_account_code_are_conflicts(client: Client) -> None:
     slug, _, _ = await setup(client, wallet_funds=0)
     r = await client.post(API, json={"slug": slug, "name": "again"})
     await assert_problem(client, r, 409, "duplicate_code")
-    r = await client.post(f"{API}/{slug}/accounts", json={"code": "volunteer:1"})
+    r = await client.post(f"{API}/{slug}/accounts", json={"code": "wallet:1"})
     await assert_problem(client, r, 409, "duplicate_code")
-    assert len(await balances(client, slug)) == 2
+    assert len(await balances(client, slug)) == 3  # issuance, wallet:1 and the admin's own wallet
 
 
 async def test_unknown_community_is_404(client: Client) -> None:
@@ -135,7 +140,7 @@ async def test_unknown_community_is_404(client: Client) -> None:
     for r in (
         await client.get(f"{API}/{missing}"),
         await client.get(f"{API}/{missing}/accounts"),
-        await client.post(f"{API}/{missing}/accounts", json={"code": "volunteer:1"}),
+        await client.post(f"{API}/{missing}/accounts", json={"code": "wallet:1"}),
         await client.post(
             f"{API}/{missing}/entries",
             json={"kind": "award", "postings": [{"account_id": 1, "amount": -1}, {"account_id": 2, "amount": 1}]},
@@ -540,7 +545,7 @@ async def test_trial_balance(client: Client) -> None:
     assert set(units) == {"points", "minutes"}
     assert (units["points"]["debits"], units["points"]["credits"], units["points"]["total"]) == (70, 70, 0)
     assert (units["minutes"]["debits"], units["minutes"]["credits"], units["minutes"]["total"]) == (90, 90, 0)
-    assert units["points"]["accounts"] == 2
+    assert units["points"]["accounts"] == 3  # two opened here, and the admin's own wallet
 
 
 # ---- service ----------------------------------------------------------------------------------------

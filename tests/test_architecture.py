@@ -1,7 +1,7 @@
 """The layering the design promises, read from the source with ``ast``.
 
 - ``ledger/`` is framework-free: it imports nothing from ``points``, ``catalog`` or Litestar.
-- The HTTP handlers in ``points/ledger_web.py`` hold no SQL: they call ledger functions.
+- The HTTP handlers (``points/**/*web.py``) hold no SQL: they call ledger and service functions.
 - Exceptions become HTTP statuses in one place, ``points/errors.py``.
 
 Each rule's checker is also run on a small snippet that breaks it, so a checker
@@ -86,8 +86,11 @@ def sql_in(source: str) -> list[str]:
 
 
 def test_http_handlers_contain_no_sql() -> None:
-    problems = sql_in((ROOT / "points" / "ledger_web.py").read_text())
-    assert not problems, f"points/ledger_web.py must call the ledger, not the database: {problems}"
+    handler_modules = sorted((ROOT / "points").rglob("*web.py"))
+    assert len(handler_modules) >= 3  # ledger_web, auth/web, members/web
+    for module in handler_modules:
+        problems = sql_in(module.read_text())
+        assert not problems, f"{module.relative_to(ROOT)} must call services, not the database: {problems}"
 
 
 def test_sql_checker_finds_violations() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -119,7 +120,8 @@ async def test_demo_twice_is_idempotent(conn: Any, database_url: str) -> None:
 
     accounts, entries = after_first
     assert entries == 6
-    assert dict(accounts)["volunteer:1"] == 5
+    wallets = sorted(balance for code, balance in accounts if code.startswith("volunteer:"))
+    assert wallets == [5, 25, 25, 30, 30, 30, 40, 40]  # eight members: four awards, one redemption of 25
     assert sum(balance for _, balance in accounts) == 0
 
 
@@ -234,11 +236,20 @@ def test_serve_on_the_embedded_database_and_stop_cleanly(data_dir: Path, tmp_pat
         assert pg_pid is not None
         assert is_running(pg_pid)
 
-        # the schema is migrated: the API works on it
-        r = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/communities", json={"slug": f"serve-{port}", "name": "e2e"}, timeout=10
-        )
-        assert r.status_code == 201, r.text
+        # first run: an operator was created and its one-time credentials printed; they sign in,
+        # and (a browser session needs the CSRF token for writes) open a community
+        creds = dict(re.findall(r"^\s+(phone|password)\s+(\S+)$", output, flags=re.MULTILINE))
+        assert set(creds) == {"phone", "password"}, output
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            assert browser.post("/api/v1/login", json=creds).status_code == 200
+            me = browser.get("/api/v1/me")
+            assert me.status_code == 200
+            assert me.json()["is_operator"] is True
+            csrf = browser.cookies["csrftoken"]
+            r = browser.post(
+                "/api/v1/communities", json={"slug": f"serve-{port}", "name": "e2e"}, headers={"x-csrftoken": csrf}
+            )
+            assert r.status_code == 201, r.text
 
         # a second `points serve` on the same data directory stops with a clear error, harming nothing
         second = run_points(

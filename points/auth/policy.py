@@ -1,0 +1,108 @@
+"""Who may call what: one declarative table, operation id -> rule.
+
+Every HTTP operation must appear here; tests/test_authz_matrix.py walks the
+OpenAPI document and fails for any operation without a rule, and then tries
+every operation as every kind of caller against this table.
+
+Community roles come from the member's role grants in the community named by
+the path (never from the request body). A street admin (街道) reads the
+communities under that street; a platform operator opens communities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VOLUNTEER = "volunteer"
+ORGANIZER = "organizer"
+CLERK = "clerk"
+ADMIN = "admin"
+STREET_ADMIN = "street_admin"  # implied for communities under a street the person administers
+COMMUNITY_ROLES = (VOLUNTEER, ORGANIZER, CLERK, ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    public: bool = False  # anyone, signed in or not
+    signed_in: bool = False  # any signed-in person
+    operator: bool = False  # platform operators
+    roles: frozenset[str] = frozenset()  # any of these roles in the path's community
+    own_account: bool = False  # ... or the caller's own wallet (path parameter account_id)
+
+    def describe(self) -> str:
+        if self.public:
+            return "public"
+        parts = []
+        if self.signed_in:
+            parts.append("signed in")
+        if self.operator:
+            parts.append("operator")
+        if self.roles:
+            parts.append(" / ".join(sorted(self.roles)))
+        if self.own_account:
+            parts.append("own wallet")
+        return ", ".join(parts)
+
+
+PUBLIC = Rule(public=True)
+SIGNED_IN = Rule(signed_in=True)
+OPERATOR = Rule(operator=True)
+
+
+def roles(*names: str, own_account: bool = False) -> Rule:
+    return Rule(roles=frozenset(names), own_account=own_account)
+
+
+MEMBERS = roles(VOLUNTEER, ORGANIZER, CLERK, ADMIN, STREET_ADMIN)
+ADMINS = roles(ADMIN)
+ADMIN_READ = roles(ADMIN, STREET_ADMIN)
+ACCOUNT_READ = roles(ADMIN, STREET_ADMIN, own_account=True)
+STAFF = roles(ADMIN, ORGANIZER)
+
+POLICY: dict[str, Rule] = {
+    # service
+    "health": PUBLIC,
+    "describeProblem": PUBLIC,
+    # identity
+    "login": PUBLIC,
+    "logout": SIGNED_IN,
+    "whoAmI": SIGNED_IN,
+    "changePassword": SIGNED_IN,
+    "createToken": SIGNED_IN,
+    "listTokens": SIGNED_IN,
+    "revokeToken": SIGNED_IN,
+    # platform
+    "createCommunity": OPERATOR,
+    "listCommunities": SIGNED_IN,  # answers only the communities the caller belongs to (or all, for operators)
+    "createRegion": OPERATOR,
+    "setCommunityStreet": OPERATOR,
+    "grantStreetAdmin": OPERATOR,
+    # community structure and people
+    "getCommunity": MEMBERS,
+    "addUnit": ADMINS,
+    "createPlace": ADMINS,
+    "listPlaces": MEMBERS,
+    "createHousehold": ADMINS,
+    "listMembers": roles(ADMIN, ORGANIZER, CLERK, STREET_ADMIN),
+    "getMember": roles(ADMIN, ORGANIZER, CLERK, STREET_ADMIN),
+    "createMember": ADMINS,
+    "updateMember": ADMINS,
+    "importMembers": ADMINS,
+    "grantRole": ADMINS,
+    "revokeRole": ADMINS,
+    "readAudit": ADMIN_READ,
+    # ledger
+    "openAccount": ADMINS,
+    "listAccounts": ADMIN_READ,
+    "getAccount": ACCOUNT_READ,
+    "getBalanceAsOf": ACCOUNT_READ,
+    "getAccountHistory": ACCOUNT_READ,
+    "postEntry": ADMINS,
+    "getEntry": ADMIN_READ,
+    "reverseEntry": ADMINS,
+    "placeHold": ADMINS,
+    "getHold": ADMIN_READ,
+    "postHold": ADMINS,
+    "voidHold": ADMINS,
+    "getTrialBalance": ADMIN_READ,
+}

@@ -1,0 +1,88 @@
+"""A Litestar session store kept in PostgreSQL (table points.sessions).
+
+Litestar's server-side sessions need a Store; keeping sessions in the same
+database means a restart keeps people signed in, several server processes
+share them, and logout really revokes (the row is gone). Keys are stored as
+SHA-256 digests so the table itself does not contain live cookies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from litestar.stores.base import Store
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from points import db
+
+
+def _key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _seconds(value: int | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class PostgresSessionStore(Store):
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        async with db.connection(self._engine) as conn:
+            await conn.execute(
+                "INSERT INTO points.sessions (key_hash, value, expires_at) "
+                "VALUES ($1, $2, now() + make_interval(secs => $3)) "
+                "ON CONFLICT (key_hash) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at",
+                _key(key),
+                data,
+                _seconds(expires_in),
+            )
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        async with db.connection(self._engine) as conn:
+            if renew_for is None:
+                value: bytes | None = await conn.fetchval(
+                    "SELECT value FROM points.sessions WHERE key_hash = $1 "
+                    "AND (expires_at IS NULL OR expires_at > now())",
+                    _key(key),
+                )
+            else:
+                value = await conn.fetchval(
+                    "UPDATE points.sessions SET expires_at = now() + make_interval(secs => $2) "
+                    "WHERE key_hash = $1 AND expires_at IS NOT NULL AND expires_at > now() RETURNING value",
+                    _key(key),
+                    _seconds(renew_for),
+                )
+            return value
+
+    async def delete(self, key: str) -> None:
+        async with db.connection(self._engine) as conn:
+            await conn.execute("DELETE FROM points.sessions WHERE key_hash = $1", _key(key))
+
+    async def delete_all(self) -> None:
+        async with db.connection(self._engine) as conn:
+            await conn.execute("DELETE FROM points.sessions")
+
+    async def delete_expired(self) -> int:
+        async with db.connection(self._engine) as conn:
+            status: str = await conn.execute("DELETE FROM points.sessions WHERE expires_at <= now()")
+        return int(status.split()[-1])
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        async with db.connection(self._engine) as conn:
+            seconds = await conn.fetchval(
+                "SELECT extract(epoch FROM expires_at - now()) FROM points.sessions "
+                "WHERE key_hash = $1 AND expires_at > now()",
+                _key(key),
+            )
+        return None if seconds is None else int(seconds)

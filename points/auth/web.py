@@ -1,0 +1,170 @@
+"""Sign in and out, who am I, password, personal and device tokens."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.stores.base import Store
+
+from ledger.errors import UnknownCommunity
+from points.auth import identity
+from points.auth.errors import LoginFailed, NotSignedIn
+from points.auth.identity import Principal, mask_phone
+from points.auth.session_store import PostgresSessionStore
+from points.auth.sessions import rotate_session_id
+
+Conn = NamedDependency[Any]
+
+SESSION_STORE = "sessions"
+
+
+class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(max_length=256)]
+    new_password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    kind: str = "personal"
+    days: int = 90
+    community: str | None = None  # slug; required for device tokens
+
+
+class MembershipOut(msgspec.Struct):
+    community_id: int
+    slug: str
+    community_name: str
+    member_id: int
+    display_name: str
+    status: str
+    roles: list[str]
+
+
+class MeOut(msgspec.Struct):
+    person_id: int
+    phone: str  # masked
+    is_operator: bool
+    signed_in_by: str
+    memberships: list[MembershipOut]
+
+
+class TokenOut(msgspec.Struct):
+    id: int
+    kind: str
+    name: str
+    community_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewTokenOut(msgspec.Struct):
+    token: str  # shown once; only its hash is kept
+    details: TokenOut
+
+
+def _principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal | None = request.scope.get("user")
+    if principal is None:
+        raise NotSignedIn("sign in first")
+    return principal
+
+
+async def _me(conn: Any, principal: Principal) -> MeOut:
+    person = await identity.person(conn, principal)
+    memberships = [
+        MembershipOut(m.community_id, m.slug, m.community_name, m.member_id, m.display_name, m.status, list(m.roles))
+        for m in person.memberships
+    ]
+    return MeOut(person.id, mask_phone(person.phone), person.is_operator, principal.via, memberships)
+
+
+def _token_out(t: identity.TokenInfo) -> TokenOut:
+    return TokenOut(t.id, t.kind, t.name, t.community_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at)
+
+
+class AuthController(Controller):
+    path = "/api/v1"
+    tags = ["identity"]  # noqa: RUF012
+
+    @post("/login", operation_id="login", status_code=HTTP_200_OK)
+    async def login(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[LoginIn]) -> MeOut:
+        """Sign in with phone and password. Sets the session cookie; five failures in a row lock the account
+        for 15 minutes."""
+        client = request.client.host if request.client else None
+        principal = await identity.login(conn, data.phone, data.password, client)
+        old = request.cookies.get("session")
+        if old:
+            store: Store = request.app.stores.get(SESSION_STORE)
+            await store.delete(old)  # the pre-login session ends here
+        rotate_session_id(request)
+        request.set_session({"person_id": principal.person_id, "started_at": int(time.time())})
+        return await _me(conn, principal)
+
+    @post("/logout", operation_id="logout", status_code=HTTP_200_OK)
+    async def logout(self, request: Request[Any, Any, Any], conn: Conn) -> dict[str, str]:
+        """End the session (the server forgets it, so the cookie is worthless from now on)."""
+        principal = _principal(request)
+        request.clear_session()
+        await identity.audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
+        return {"status": "signed out"}
+
+    @get("/me", operation_id="whoAmI")
+    async def me(self, request: Request[Any, Any, Any], conn: Conn) -> MeOut:
+        return await _me(conn, _principal(request))
+
+    @post("/me/password", operation_id="changePassword", status_code=HTTP_200_OK)
+    async def change_password(
+        self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[PasswordIn]
+    ) -> dict[str, str]:
+        principal = _principal(request)
+        phone = await identity.phone_of(conn, principal.person_id)
+        try:
+            await identity.login(conn, phone, data.current_password, request.client.host if request.client else None)
+        except LoginFailed:
+            raise LoginFailed("the current password is wrong") from None
+        await identity.set_password(conn, principal.person_id, data.new_password)
+        await identity.audit(conn, "password.changed", community_id=None, actor_person_id=principal.person_id)
+        return {"status": "password changed"}
+
+    @post("/me/tokens", operation_id="createToken", status_code=HTTP_201_CREATED)
+    async def create_token(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[TokenIn]) -> NewTokenOut:
+        """A personal token (all your communities) or a device token (one community, e.g. a counter terminal).
+        The token is shown once."""
+        principal = _principal(request)
+        community_id = None
+        if data.community is not None:
+            person = await identity.person(conn, principal)
+            found = [m.community_id for m in person.memberships if m.slug == data.community]
+            if not found:
+                raise UnknownCommunity(f"community {data.community!r} does not exist", slug=data.community)
+            community_id = found[0]
+        secret, info = await identity.create_token(
+            conn, principal, kind=data.kind, name=data.name, days=data.days, community_id=community_id
+        )
+        return NewTokenOut(secret, _token_out(info))
+
+    @get("/me/tokens", operation_id="listTokens")
+    async def list_tokens(self, request: Request[Any, Any, Any], conn: Conn) -> list[TokenOut]:
+        return [_token_out(t) for t in await identity.list_tokens(conn, _principal(request).person_id)]
+
+    @post("/me/tokens/{token_id:int}/revoke", operation_id="revokeToken", status_code=HTTP_200_OK)
+    async def revoke_token(self, request: Request[Any, Any, Any], conn: Conn, token_id: FromPath[int]) -> TokenOut:
+        return _token_out(await identity.revoke_token(conn, _principal(request).person_id, token_id))
+
+
+def session_store(engine: Any) -> PostgresSessionStore:
+    return PostgresSessionStore(engine)

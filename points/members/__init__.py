@@ -1,0 +1,1 @@
+"""Members of a community, their households and places, roles, and bulk import."""

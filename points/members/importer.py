@@ -1,0 +1,132 @@
+"""Bulk import of members from CSV, the way communities actually start.
+
+Columns (a header row is required; order does not matter):
+    name       display name (required)
+    phone      mobile number (optional: no phone means no sign-in, served by proxy)
+    household  household label, e.g. 3-201 (optional; created on first mention)
+    roles      roles separated by ; (optional; default volunteer)
+
+Every row is checked first. If any row is bad, nothing is imported and the
+report lists every bad row with its line number; a dry run only reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import db
+from points.auth.errors import InvalidRequest
+from points.auth.identity import PHONE, mask_phone
+from points.auth.policy import COMMUNITY_ROLES
+from points.members import service
+
+MAX_ROWS = 5_000
+REQUIRED = ("name",)
+KNOWN = ("name", "phone", "household", "roles")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    name: str
+    phone: str | None
+    household: str | None
+    roles: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Report:
+    rows: int = 0
+    imported: int = 0
+    dry_run: bool = True
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse(text: str) -> tuple[list[Row], list[dict[str, object]]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in KNOWN]
+    if missing or unknown:
+        raise InvalidRequest(
+            f"the header must name the columns {', '.join(KNOWN)} (name required)",
+            missing=missing,
+            unknown=unknown,
+        )
+    rows: list[Row] = []
+    errors: list[dict[str, object]] = []
+    seen_phones: dict[str, int] = {}
+    for number, raw in enumerate(reader, start=2):
+        if number - 1 > MAX_ROWS:
+            raise InvalidRequest(f"at most {MAX_ROWS} rows per import")
+        record = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        problems: list[str] = []
+        name = record.get("name", "")
+        if not 1 <= len(name) <= service.MAX_NAME_CHARS:
+            problems.append(f"name must be 1 to {service.MAX_NAME_CHARS} characters")
+        phone = record.get("phone", "").replace(" ", "").replace("-", "") or None
+        if phone is not None:
+            if not PHONE.match(phone):
+                problems.append("phone must be 6 to 20 digits")
+            elif phone in seen_phones:
+                problems.append(f"phone {mask_phone(phone)} also on line {seen_phones[phone]}")
+            else:
+                seen_phones[phone] = number
+        roles = tuple(r.strip() for r in record.get("roles", "").split(";") if r.strip()) or ("volunteer",)
+        bad_roles = [r for r in roles if r not in COMMUNITY_ROLES]
+        if bad_roles:
+            problems.append(f"unknown role(s) {', '.join(bad_roles)}; roles are {', '.join(COMMUNITY_ROLES)}")
+        household = record.get("household") or None
+        if household is not None and len(household) > service.MAX_NAME_CHARS:
+            problems.append("household label is at most 100 characters")
+        if problems:
+            errors.append({"line": number, "problems": problems})
+        else:
+            rows.append(Row(number, name, phone, household, roles))
+    return rows, errors
+
+
+async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bool, actor_person_id: int) -> Report:
+    """``conn`` is an asyncpg connection: the import runs in one transaction of its own."""
+    rows, errors = parse(text)
+    report = Report(rows=len(rows) + len(errors), dry_run=dry_run, errors=errors)
+    await db.enter(conn, community_id)
+    # Phones that are already members here are bad rows too, found before anything is written.
+    phones = [r.phone for r in rows if r.phone]
+    if phones:
+        taken = {
+            rec["phone"]
+            for rec in await conn.fetch(
+                "SELECT p.phone FROM points.members m JOIN points.people p ON p.id = m.person_id "
+                "WHERE m.community_id = $1 AND p.phone = ANY($2::text[])",
+                community_id,
+                phones,
+            )
+        }
+        for r in rows:
+            if r.phone is not None and r.phone in taken:
+                report.errors.append({"line": r.line, "problems": [f"phone {mask_phone(r.phone)} is already a member"]})
+    report.errors.sort(key=lambda e: int(str(e["line"])))
+    if dry_run or report.errors:
+        return report
+    async with conn.transaction():  # all rows or none
+        await db.enter(conn, community_id)
+        for r in rows:
+            await service.create_member(
+                conn,
+                community_id,
+                actor_person_id=actor_person_id,
+                display_name=r.name,
+                phone=r.phone,
+                household=r.household,
+                roles=r.roles,
+            )
+    report.imported = len(rows)
+    return report

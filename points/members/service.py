@@ -1,0 +1,331 @@
+"""Members, households, places and roles. Handlers call these with plain values.
+
+Every function works in one community, entered on the connection first (row-level
+security), and takes the acting person for the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ledger import db
+from points.auth import identity
+from points.auth.errors import Conflict, InvalidRequest, NotFound
+from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
+
+MEMBER_STATUSES = ("active", "suspended", "left")
+PLACE_LEVELS = ("compound", "grid", "building")
+MAX_NAME_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    community_id: int
+    person_id: int | None
+    display_name: str
+    phone: str | None
+    household_id: int | None
+    place_id: int | None
+    status: str
+    wallet_account_id: int
+    roles: tuple[str, ...]
+
+
+_MEMBER_SELECT = """
+SELECT m.*, p.phone,
+       coalesce((SELECT array_agg(DISTINCT g.role ORDER BY g.role) FROM points.role_grants g
+                  WHERE g.member_id = m.id AND g.revoked_at IS NULL), '{}') AS roles
+  FROM points.members m LEFT JOIN points.people p ON p.id = m.person_id
+"""
+
+
+def _member(row: Any) -> Member:
+    return Member(
+        id=row["id"],
+        community_id=row["community_id"],
+        person_id=row["person_id"],
+        display_name=row["display_name"],
+        phone=row["phone"],
+        household_id=row["household_id"],
+        place_id=row["place_id"],
+        status=row["status"],
+        wallet_account_id=row["wallet_account_id"],
+        roles=tuple(row["roles"]),
+    )
+
+
+def _check_name(name: str, what: str = "a display name") -> None:
+    if not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
+        raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters")
+
+
+async def get_member(conn: db.Connection, community_id: int, member_id: int) -> Member:
+    await db.enter(conn, community_id)
+    row = await conn.fetchrow(_MEMBER_SELECT + " WHERE m.id = $1 AND m.community_id = $2", member_id, community_id)
+    if row is None:
+        raise NotFound(f"no member {member_id} in this community", member_id=member_id)
+    return _member(row)
+
+
+async def list_members(conn: db.Connection, community_id: int, *, after_id: int, limit: int) -> list[Member]:
+    await db.enter(conn, community_id)
+    rows = await conn.fetch(
+        _MEMBER_SELECT + " WHERE m.community_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3",
+        community_id,
+        after_id,
+        limit,
+    )
+    return [_member(r) for r in rows]
+
+
+async def household_id_for(conn: db.Connection, community_id: int, label: str | None) -> int | None:
+    """The household with this label, created on first mention (the way a register is typed in)."""
+    if label is None or not label.strip():
+        return None
+    _check_name(label, "a household label")
+    await db.enter(conn, community_id)
+    found: int | None = await conn.fetchval(
+        "INSERT INTO points.households (community_id, label) VALUES ($1, $2) "
+        "ON CONFLICT (community_id, label) DO NOTHING RETURNING id",
+        community_id,
+        label.strip(),
+    )
+    if found is None:
+        found = await conn.fetchval(
+            "SELECT id FROM points.households WHERE community_id = $1 AND label = $2", community_id, label.strip()
+        )
+    return found
+
+
+async def place_id_for(conn: db.Connection, community_id: int, place_id: int | None) -> int | None:
+    if place_id is None:
+        return None
+    await db.enter(conn, community_id)
+    if await conn.fetchval("SELECT 1 FROM points.places WHERE id = $1 AND community_id = $2", place_id, community_id):
+        return place_id
+    raise NotFound(f"no place {place_id} in this community", place_id=place_id)
+
+
+async def create_member(
+    conn: db.Connection,
+    community_id: int,
+    *,
+    actor_person_id: int | None,
+    display_name: str,
+    phone: str | None = None,
+    password: str | None = None,
+    household: str | None = None,
+    place_id: int | None = None,
+    roles: tuple[str, ...] = ("volunteer",),
+) -> Member:
+    """Add a member; their points wallet opens with them. Without a phone they never sign in (代办 only)."""
+    _check_name(display_name)
+    for role in roles:
+        if role not in COMMUNITY_ROLES:
+            raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
+    person_id = await identity.person_for_phone(conn, phone, password) if phone else None
+    household_id = await household_id_for(conn, community_id, household)
+    place = await place_id_for(conn, community_id, place_id)
+    await db.enter(conn, community_id)
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM points.add_member($1, $2, $3, $4, $5)",
+            community_id,
+            display_name.strip(),
+            person_id,
+            household_id,
+            place,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("this phone number is already a member of this community") from exc
+    for role in roles:
+        await _insert_grant(conn, community_id, row["id"], role, None, actor_person_id)
+    await identity.audit(
+        conn,
+        "member.created",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"member {row['id']}",
+        detail={"roles": list(roles)},
+    )
+    return await get_member(conn, community_id, row["id"])
+
+
+async def _insert_grant(
+    conn: db.Connection, community_id: int, member_id: int, role: str, place_id: int | None, granted_by: int | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO points.role_grants (community_id, member_id, role, place_id, granted_by) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        community_id,
+        member_id,
+        role,
+        place_id,
+        granted_by,
+    )
+
+
+async def grant_role(
+    conn: db.Connection,
+    community_id: int,
+    member_id: int,
+    role: str,
+    *,
+    place_id: int | None,
+    actor_person_id: int,
+) -> Member:
+    if role not in COMMUNITY_ROLES:
+        raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
+    if place_id is not None and role != ORGANIZER:
+        raise InvalidRequest("only the organizer role is scoped to a compound or grid")
+    await get_member(conn, community_id, member_id)
+    await place_id_for(conn, community_id, place_id)
+    await _insert_grant(conn, community_id, member_id, role, place_id, actor_person_id)
+    await identity.audit(
+        conn,
+        "role.granted",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"member {member_id}",
+        detail={"role": role, "place_id": place_id},
+    )
+    return await get_member(conn, community_id, member_id)
+
+
+async def revoke_role(
+    conn: db.Connection, community_id: int, member_id: int, role: str, *, actor_person_id: int
+) -> Member:
+    await get_member(conn, community_id, member_id)
+    status = await conn.execute(
+        "UPDATE points.role_grants SET revoked_at = now() "
+        "WHERE member_id = $1 AND community_id = $2 AND role = $3 AND revoked_at IS NULL",
+        member_id,
+        community_id,
+        role,
+    )
+    if status.endswith(" 0"):
+        raise NotFound(f"member {member_id} does not hold the role {role}")
+    await identity.audit(
+        conn,
+        "role.revoked",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"member {member_id}",
+        detail={"role": role},
+    )
+    return await get_member(conn, community_id, member_id)
+
+
+async def set_status(
+    conn: db.Connection, community_id: int, member_id: int, status: str, *, actor_person_id: int
+) -> Member:
+    if status not in MEMBER_STATUSES:
+        raise InvalidRequest(f"a status is one of {', '.join(MEMBER_STATUSES)}")
+    await get_member(conn, community_id, member_id)
+    await conn.execute(
+        "UPDATE points.members SET status = $3 WHERE id = $1 AND community_id = $2", member_id, community_id, status
+    )
+    await identity.audit(
+        conn,
+        "member.status",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"member {member_id}",
+        detail={"status": status},
+    )
+    return await get_member(conn, community_id, member_id)
+
+
+async def create_place(
+    conn: db.Connection, community_id: int, *, level: str, name: str, parent_id: int | None, actor_person_id: int
+) -> int:
+    if level not in PLACE_LEVELS:
+        raise InvalidRequest(f"a level is one of {', '.join(PLACE_LEVELS)}")
+    _check_name(name, "a place name")
+    await place_id_for(conn, community_id, parent_id)
+    try:
+        place_id: int = await conn.fetchval(
+            "INSERT INTO points.places (community_id, parent_id, level, name) VALUES ($1, $2, $3, $4) RETURNING id",
+            community_id,
+            parent_id,
+            level,
+            name.strip(),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("a place of that name is already there") from exc
+    await identity.audit(
+        conn,
+        "place.created",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"place {place_id}",
+        detail={"level": level},
+    )
+    return place_id
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    id: int
+    level: str
+    name: str
+    parent_id: int | None
+
+
+async def list_places(conn: db.Connection, community_id: int) -> list[Place]:
+    await db.enter(conn, community_id)
+    rows = await conn.fetch(
+        "SELECT id, level, name, parent_id FROM points.places WHERE community_id = $1 ORDER BY id", community_id
+    )
+    return [Place(r["id"], r["level"], r["name"], r["parent_id"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    id: int
+    at: datetime
+    action: str
+    subject: str
+    actor_person_id: int | None
+    on_behalf_of_member_id: int | None
+    detail_json: str
+
+
+async def read_audit(conn: db.Connection, community_id: int, *, before_id: int | None, limit: int) -> list[AuditLine]:
+    await db.enter(conn, community_id)
+    rows = await conn.fetch(
+        "SELECT id, at, action, subject, actor_person_id, on_behalf_of_member_id, detail::text AS detail "
+        "FROM points.audit_log WHERE community_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        community_id,
+        before_id or 2**63 - 1,
+        limit,
+    )
+    return [
+        AuditLine(
+            r["id"], r["at"], r["action"], r["subject"], r["actor_person_id"], r["on_behalf_of_member_id"], r["detail"]
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRef:
+    id: int
+    slug: str
+    name: str
+
+
+async def communities_visible_to(conn: db.Connection, person_id: int) -> list[CommunityRef]:
+    """Every community for a platform operator; otherwise the ones the person belongs to."""
+    if await identity.person_is_operator(conn, person_id):
+        rows = await conn.fetch("SELECT id, slug, name FROM ledger.communities ORDER BY id")
+    else:
+        rows = await conn.fetch(
+            "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
+        )
+    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows]

@@ -1,0 +1,255 @@
+"""HTTP handlers for members, roles, places, households, bulk import and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+import ledger
+from points.auth.access import Access
+from points.auth.identity import Principal, mask_phone
+from points.auth.policy import ADMIN
+from points.members import importer, service
+
+Conn = NamedDependency[Any]
+CurrentCommunity = NamedDependency[ledger.Community]
+CurrentAccess = NamedDependency[Access]
+
+
+class MemberIn(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    password: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    household: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    place_id: int | None = None
+    roles: list[str] = msgspec.field(default_factory=lambda: ["volunteer"])
+
+
+class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+
+
+class RoleIn(msgspec.Struct, forbid_unknown_fields=True):
+    role: str
+    place_id: int | None = None
+
+
+class PlaceIn(msgspec.Struct, forbid_unknown_fields=True):
+    level: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    parent_id: int | None = None
+
+
+class HouseholdIn(msgspec.Struct, forbid_unknown_fields=True):
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class MemberOut(msgspec.Struct):
+    id: int
+    display_name: str
+    phone: str | None  # masked unless the caller is an admin of the community
+    household_id: int | None
+    place_id: int | None
+    status: str
+    wallet_account_id: int
+    roles: list[str]
+
+
+class PlaceOut(msgspec.Struct):
+    id: int
+    level: str
+    name: str
+    parent_id: int | None
+
+
+class ImportOut(msgspec.Struct):
+    rows: int
+    imported: int
+    dry_run: bool
+    ok: bool
+    errors: list[dict[str, Any]]
+
+
+class AuditOut(msgspec.Struct):
+    id: int
+    at: datetime
+    action: str
+    subject: str
+    actor_person_id: int | None
+    on_behalf_of_member_id: int | None
+    detail: msgspec.Raw
+
+
+def _out(m: service.Member, access: Access) -> MemberOut:
+    phone = m.phone if ADMIN in access.roles or m.phone is None else mask_phone(m.phone)
+    return MemberOut(
+        m.id, m.display_name, phone, m.household_id, m.place_id, m.status, m.wallet_account_id, list(m.roles)
+    )
+
+
+def _person(request: Request[Any, Any, Any]) -> int:
+    principal: Principal = request.user
+    return principal.person_id
+
+
+class MembersController(Controller):
+    path = "/api/v1/communities/{slug:str}"
+    tags = ["members"]  # noqa: RUF012
+
+    @get("/members", operation_id="listMembers")
+    async def list_members(
+        self,
+        conn: Conn,
+        community: CurrentCommunity,
+        access: CurrentAccess,
+        after: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> list[MemberOut]:
+        members = await service.list_members(conn, community.id, after_id=after, limit=limit)
+        return [_out(m, access) for m in members]
+
+    @post("/members", operation_id="createMember", status_code=HTTP_201_CREATED)
+    async def create_member(
+        self,
+        request: Request[Any, Any, Any],
+        conn: Conn,
+        community: CurrentCommunity,
+        access: CurrentAccess,
+        data: JSONBody[MemberIn],
+    ) -> MemberOut:
+        """Add a member; their points wallet opens with them."""
+        member = await service.create_member(
+            conn,
+            community.id,
+            actor_person_id=_person(request),
+            display_name=data.display_name,
+            phone=data.phone,
+            password=data.password,
+            household=data.household,
+            place_id=data.place_id,
+            roles=tuple(data.roles),
+        )
+        return _out(member, access)
+
+    @get("/members/{member_id:int}", operation_id="getMember")
+    async def get_member(
+        self, conn: Conn, community: CurrentCommunity, access: CurrentAccess, member_id: FromPath[int]
+    ) -> MemberOut:
+        return _out(await service.get_member(conn, community.id, member_id), access)
+
+    @post("/members/{member_id:int}/status", operation_id="updateMember", status_code=HTTP_200_OK)
+    async def set_status(
+        self,
+        request: Request[Any, Any, Any],
+        conn: Conn,
+        community: CurrentCommunity,
+        access: CurrentAccess,
+        member_id: FromPath[int],
+        data: JSONBody[StatusIn],
+    ) -> MemberOut:
+        """active, suspended or left."""
+        member = await service.set_status(conn, community.id, member_id, data.status, actor_person_id=_person(request))
+        return _out(member, access)
+
+    @post("/members/{member_id:int}/roles", operation_id="grantRole", status_code=HTTP_200_OK)
+    async def grant_role(
+        self,
+        request: Request[Any, Any, Any],
+        conn: Conn,
+        community: CurrentCommunity,
+        access: CurrentAccess,
+        member_id: FromPath[int],
+        data: JSONBody[RoleIn],
+    ) -> MemberOut:
+        member = await service.grant_role(
+            conn, community.id, member_id, data.role, place_id=data.place_id, actor_person_id=_person(request)
+        )
+        return _out(member, access)
+
+    @post("/members/{member_id:int}/roles/{role:str}/revoke", operation_id="revokeRole", status_code=HTTP_200_OK)
+    async def revoke_role(
+        self,
+        request: Request[Any, Any, Any],
+        conn: Conn,
+        community: CurrentCommunity,
+        access: CurrentAccess,
+        member_id: FromPath[int],
+        role: FromPath[str],
+    ) -> MemberOut:
+        member = await service.revoke_role(conn, community.id, member_id, role, actor_person_id=_person(request))
+        return _out(member, access)
+
+    @post("/members/import", operation_id="importMembers", status_code=HTTP_200_OK)
+    async def import_members(
+        self,
+        request: Request[Any, Any, Any],
+        conn: Conn,
+        community: CurrentCommunity,
+        data: Annotated[str, Body(media_type="text/csv", description="CSV with columns name, phone, household, roles")],
+        dry_run: Annotated[bool, Parameter(description="only report; import nothing")] = True,
+    ) -> ImportOut:
+        """Import members from CSV. Any bad row means nothing is imported; the report lists every bad row.
+        dry_run defaults to true: send dry_run=false to import."""
+        report = await importer.import_members(
+            conn, community.id, data, dry_run=dry_run, actor_person_id=_person(request)
+        )
+        return ImportOut(report.rows, report.imported, report.dry_run, report.ok, report.errors)
+
+    @get("/places", operation_id="listPlaces")
+    async def list_places(self, conn: Conn, community: CurrentCommunity) -> list[PlaceOut]:
+        """Compounds, grids and buildings of the community."""
+        places = await service.list_places(conn, community.id)
+        return [PlaceOut(p.id, p.level, p.name, p.parent_id) for p in places]
+
+    @post("/places", operation_id="createPlace", status_code=HTTP_201_CREATED)
+    async def create_place(
+        self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, data: JSONBody[PlaceIn]
+    ) -> PlaceOut:
+        place_id = await service.create_place(
+            conn,
+            community.id,
+            level=data.level,
+            name=data.name,
+            parent_id=data.parent_id,
+            actor_person_id=_person(request),
+        )
+        return PlaceOut(place_id, data.level, data.name, data.parent_id)
+
+    @post("/households", operation_id="createHousehold", status_code=HTTP_201_CREATED)
+    async def create_household(
+        self, conn: Conn, community: CurrentCommunity, data: JSONBody[HouseholdIn]
+    ) -> dict[str, Any]:
+        household_id = await service.household_id_for(conn, community.id, data.label)
+        return {"id": household_id, "label": data.label}
+
+    @get("/audit", operation_id="readAudit")
+    async def read_audit(
+        self,
+        conn: Conn,
+        community: CurrentCommunity,
+        before: Annotated[int | None, Parameter(ge=1)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> list[AuditOut]:
+        """Privileged actions in this community, newest first."""
+        lines = await service.read_audit(conn, community.id, before_id=before, limit=limit)
+        return [
+            AuditOut(
+                a.id,
+                a.at,
+                a.action,
+                a.subject,
+                a.actor_person_id,
+                a.on_behalf_of_member_id,
+                msgspec.Raw(a.detail_json.encode()),
+            )
+            for a in lines
+        ]
+
+
+MEMBER_CONTROLLERS = [MembersController]
