@@ -48,7 +48,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import ledger  # noqa: E402
 from ledger import integrity, queries  # noqa: E402
+from points.auth.identity import Principal, create_token  # noqa: E402
 from points.embedded import EmbeddedPostgres  # noqa: E402
+from points.members.service import create_member  # noqa: E402
 from points.migrate import upgrade  # noqa: E402
 from points.settings import APP_ROLE  # noqa: E402
 
@@ -277,6 +279,7 @@ class Fixture:
     issuance: int
     hot: int  # the unbounded account every hot transfer goes into
     reads: dict[str, int]  # read-test label -> account id
+    token: str  # a device token of the community's admin: the HTTP run calls the API as a real client does
 
 
 def prepare(server: Server, plan_cache_mode: str | None) -> Fixture:
@@ -304,7 +307,7 @@ async def _seed(server: Server) -> Fixture:
             r["id"]
             for r in await conn.fetch(
                 "INSERT INTO ledger.accounts (community_id, unit, code, normal_side, lower_bound) "
-                "SELECT $1, 'points', 'volunteer:' || g, 'credit', 0 FROM generate_series(1, $2) g ORDER BY g "
+                "SELECT $1, 'points', 'wallet:' || g, 'credit', 0 FROM generate_series(1, $2) g ORDER BY g "
                 "RETURNING id",
                 cid,
                 count,
@@ -317,10 +320,16 @@ async def _seed(server: Server) -> Fixture:
         await ledger.post_entry(conn, cid, ledger.NewEntry("award", tuple(lines), "bench:funding"))
         reads = {}
         for size in ("1k", "big"):
-            wallet = await ledger.open_account(conn, cid, f"volunteer:history-{size}")
+            wallet = await ledger.open_account(conn, cid, f"wallet:history-{size}")
             system = await ledger.open_account(conn, cid, f"escrow:history-{size}", lower_bound=None)
             reads[f"wallet-{size}"], reads[f"hot-{size}"] = wallet.id, system.id
-        return Fixture(cid, community.slug, ids[0], WALLETS, issuance.id, hot.id, reads)
+        admin = await create_member(
+            conn, cid, actor_person_id=None, display_name="基准管理员", phone="19000000001", roles=("admin",)
+        )
+        assert admin.person_id is not None
+        principal = Principal(person_id=admin.person_id, is_operator=False, via="session")
+        token, _ = await create_token(conn, principal, kind="device", name="bench", days=1, community_id=cid)
+        return Fixture(cid, community.slug, ids[0], WALLETS, issuance.id, hot.id, reads, token)
     finally:
         await conn.close()
 
@@ -441,7 +450,7 @@ def http_transfers(server: Server, fixture: Fixture, duration: int, warmup: int,
 def _wrk(port: int, path: str, fixture: Fixture, duration: int) -> LoadResult:
     cmd = ["wrk", "-t", str(THREADS), "-c", str(CLIENTS), "-d", f"{duration}s", "--timeout", "10s"]
     cmd += ["-s", str(BENCH / "transfer.lua"), f"http://127.0.0.1:{port}{path}", "--"]
-    cmd += [str(fixture.first_wallet), str(fixture.wallet_count), str(next(_tags))]
+    cmd += [str(fixture.first_wallet), str(fixture.wallet_count), str(next(_tags)), fixture.token]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     found = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or found is None:
@@ -485,6 +494,7 @@ async def _asyncio_clients(port: int, path: str, fixture: Fixture, deadline: flo
             )
             head = (
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {fixture.token}\r\n"
                 f"Idempotency-Key: http:{tag}:{client_no}:{n}\r\nContent-Length: {len(body)}\r\n\r\n"
             )
             t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 -- wrk script: POST single transfers of 1 point between two distinct random
 -- wallets, each request with its own Idempotency-Key.
---   wrk ... -s bench/transfer.lua http://HOST:PORT/api/v1/communities/SLUG/entries -- FIRST WALLETS TAG
+--   wrk ... -s bench/transfer.lua http://HOST:PORT/api/v1/communities/SLUG/entries -- FIRST WALLETS TAG TOKEN
 -- done() prints one line "BENCH_JSON {...}" that bench/ledger.py parses.
 
 local threads = {}
@@ -18,7 +18,7 @@ function init(args)
     tag = args[3]
     sent = 0
     math.randomseed(os.time() * 1000 + thread_no)
-    headers = { ["Content-Type"] = "application/json" }
+    headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[4] }
 end
 
 function request()

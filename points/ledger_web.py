@@ -26,7 +26,7 @@ from points.auth.access import Access, current_access
 from points.auth.errors import Forbidden, InvalidRequest
 from points.auth.identity import Principal, audit
 from points.community_cache import CommunityCache
-from points.members.service import communities_visible_to, create_member, get_member
+from points.members.service import check_account_code, communities_visible_to, create_member, get_member
 
 IdempotencyKey = Annotated[
     str,
@@ -299,6 +299,7 @@ class LedgerController(Controller):
 
     @post("/accounts", status_code=HTTP_201_CREATED, operation_id="openAccount")
     async def open_account(self, conn: Conn, community: CurrentCommunity, data: JSONBody[AccountIn]) -> AccountOut:
+        check_account_code(data.code)
         account = await ledger.open_account(
             conn,
             community.id,

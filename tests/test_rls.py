@@ -117,3 +117,16 @@ async def test_ledger_reads_still_answer_for_the_community_they_are_asked_about(
     wallet = await ledger.accounts.find_account(conn, west.id, "volunteer:x")
     assert wallet is not None
     assert (await ledger.balance(conn, west.id, wallet.id)).balance == 10
+
+
+async def test_posting_works_from_a_session_in_no_community(engine: AsyncEngine, conn: Any) -> None:
+    """The commit-time balance check must see the entry's postings whatever tenant the session holds
+    (it once ran under row-level security and saw none, refusing every entry posted outside a tenant)."""
+    community = await ledger.create_community(conn, new_slug(), "南区")
+    issuance = await ledger.open_account(conn, community.id, "issuance", lower_bound=None)
+    wallet = await ledger.open_account(conn, community.id, "volunteer:x")
+    async with db.connection(engine) as fresh:
+        await ledger_db.leave(fresh)
+        posted = await fund(fresh, community, issuance, wallet, 7)
+        assert len(posted.postings) == 2
+    assert (await ledger.balance(conn, community.id, wallet.id)).balance == 7

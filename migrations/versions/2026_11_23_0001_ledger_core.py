@@ -208,7 +208,7 @@ CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON ledger.holds
 -- Statement level with a transition table: one query per INSERT, not one per
 -- posting, so a 1,000-posting batch pays for this check once.
 CREATE FUNCTION ledger.postings_only_into_open_entries() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_entry_id bigint;
 BEGIN
@@ -228,8 +228,10 @@ CREATE TRIGGER postings_into_open_entries AFTER INSERT ON ledger.postings
 
 -- Checked at commit, once per entry: the declared number of postings is there
 -- and every unit sums to zero.
+-- SECURITY DEFINER: at commit it runs as whoever committed, and must see every posting of the entry
+-- whatever community (row-level security tenant) their session is in.
 CREATE FUNCTION ledger.check_entry_balanced() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_count bigint;
     v_unbalanced_units bigint;

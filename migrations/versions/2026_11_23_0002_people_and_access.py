@@ -177,11 +177,21 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON points.audit_log
 # returns nothing rather than another community's data. The owner (migrations,
 # `points verify`) and the SECURITY DEFINER functions are not affected.
 TENANT_TABLES = (
-    "ledger.units", "ledger.accounts", "ledger.account_stripes", "ledger.entries", "ledger.postings", "ledger.holds",
-    "points.community_profiles", "points.places", "points.households", "points.members", "points.role_grants",
+    "ledger.units",
+    "ledger.accounts",
+    "ledger.account_stripes",
+    "ledger.entries",
+    "ledger.postings",
+    "ledger.holds",
+    "points.community_profiles",
+    "points.places",
+    "points.households",
+    "points.members",
+    "points.role_grants",
 )
 
-RLS = """
+RLS = (
+    """
 CREATE FUNCTION ledger.current_community() RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT nullif(current_setting('linli.community_id', true), '')::bigint
@@ -199,20 +209,23 @@ BEGIN
     INSERT INTO points.community_profiles (community_id) VALUES (v_id);
     RETURN v_id;
 END $$;
-""" + "".join(
-    f"""
+"""
+    + "".join(
+        f"""
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON {table} TO linli_app
     USING (community_id = ledger.current_community())
     WITH CHECK (community_id = ledger.current_community());
 """
-    for table in TENANT_TABLES
-) + """
+        for table in TENANT_TABLES
+    )
+    + """
 ALTER TABLE points.audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON points.audit_log TO linli_app
     USING (community_id IS NOT DISTINCT FROM ledger.current_community())
     WITH CHECK (community_id IS NOT DISTINCT FROM ledger.current_community());
 """
+)
 
 FUNCTIONS = """
 -- Joining a community opens the member's wallet: one account per member, code volunteer:<member id>,

@@ -18,6 +18,15 @@ from points.auth.errors import Conflict, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
 
 MEMBER_STATUSES = ("active", "suspended", "left")
+WALLET_PREFIX = "volunteer:"  # members' wallets are volunteer:<member id>, opened by joining
+
+
+def check_account_code(code: str) -> None:
+    """Accounts opened by hand may not take a member wallet's name."""
+    if code.startswith(WALLET_PREFIX):
+        raise InvalidRequest(f"codes starting with {WALLET_PREFIX} are members' wallets: add a member instead")
+
+
 PLACE_LEVELS = ("compound", "grid", "building")
 MAX_NAME_CHARS = 100
 
@@ -142,7 +151,9 @@ async def create_member(
             place,
         )
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict("this phone number is already a member of this community") from exc
+        if exc.constraint_name == "members_person_once":
+            raise Conflict("this phone number is already a member of this community") from exc
+        raise Conflict(f"the wallet code for this member is taken: {exc.detail}") from exc
     for role in roles:
         await _insert_grant(conn, community_id, row["id"], role, None, actor_person_id)
     await identity.audit(
