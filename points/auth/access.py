@@ -49,6 +49,41 @@ class Access:
         return f"member:{self.member_id}" if self.member_id is not None else "street-admin"
 
 
+class RecentTokens:
+    """Tokens checked in the last few seconds, so a terminal sending a queue of requests costs one lookup,
+    not one per request. The price: a revoked (or expired) token keeps working in this process for at most
+    TOKEN_CACHE_S seconds; revocation by the same process takes effect at once (forget_token)."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._by_token: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        found = self._by_token.get(token)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        if len(self._by_token) >= self._max:
+            self._by_token.clear()
+        self._by_token[token] = (time.monotonic() + self._ttl_s, principal)
+
+    def forget_person(self, person_id: int) -> None:
+        for token, (_, principal) in list(self._by_token.items()):
+            if principal.person_id == person_id:
+                del self._by_token[token]
+
+
+TOKEN_CACHE_S = 5.0
+_recent_tokens = RecentTokens(TOKEN_CACHE_S)
+
+
+def forget_tokens_of(person_id: int) -> None:
+    _recent_tokens.forget_person(person_id)
+
+
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization")
@@ -56,10 +91,13 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 raise NotAuthorizedException("send Authorization: Bearer <token>")
-            conn = await request_connection(connection)
-            principal = await identity.authenticate_token(conn, value.strip())
+            principal = _recent_tokens.get(value.strip())
             if principal is None:
-                raise NotAuthorizedException("the token is unknown, revoked or expired")
+                conn = await request_connection(connection)
+                principal = await identity.authenticate_token(conn, value.strip())
+                if principal is None:
+                    raise NotAuthorizedException("the token is unknown, revoked or expired")
+                _recent_tokens.put(value.strip(), principal)
             return AuthenticationResult(user=principal, auth="token")
         session = connection.scope.get("session")
         data: dict[str, Any] = session if isinstance(session, dict) else {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -15,6 +14,7 @@ from litestar.stores.base import Store
 
 from ledger.errors import UnknownCommunity
 from points.auth import identity
+from points.auth.access import forget_tokens_of
 from points.auth.errors import LoginFailed, NotSignedIn
 from points.auth.identity import Principal, mask_phone
 from points.auth.session_store import PostgresSessionStore
@@ -60,20 +60,9 @@ class MeOut(msgspec.Struct):
     memberships: list[MembershipOut]
 
 
-class TokenOut(msgspec.Struct):
-    id: int
-    kind: str
-    name: str
-    community_id: int | None
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
 class NewTokenOut(msgspec.Struct):
     token: str  # shown once; only its hash is kept
-    details: TokenOut
+    details: identity.TokenInfo
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:
@@ -90,10 +79,6 @@ async def _me(conn: Any, principal: Principal) -> MeOut:
         for m in person.memberships
     ]
     return MeOut(person.id, mask_phone(person.phone), person.is_operator, principal.via, memberships)
-
-
-def _token_out(t: identity.TokenInfo) -> TokenOut:
-    return TokenOut(t.id, t.kind, t.name, t.community_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at)
 
 
 class AuthController(Controller):
@@ -155,15 +140,20 @@ class AuthController(Controller):
         secret, info = await identity.create_token(
             conn, principal, kind=data.kind, name=data.name, days=data.days, community_id=community_id
         )
-        return NewTokenOut(secret, _token_out(info))
+        return NewTokenOut(secret, info)
 
     @get("/me/tokens", operation_id="listTokens")
-    async def list_tokens(self, request: Request[Any, Any, Any], conn: Conn) -> list[TokenOut]:
-        return [_token_out(t) for t in await identity.list_tokens(conn, _principal(request).person_id)]
+    async def list_tokens(self, request: Request[Any, Any, Any], conn: Conn) -> list[identity.TokenInfo]:
+        return await identity.list_tokens(conn, _principal(request).person_id)
 
     @post("/me/tokens/{token_id:int}/revoke", operation_id="revokeToken", status_code=HTTP_200_OK)
-    async def revoke_token(self, request: Request[Any, Any, Any], conn: Conn, token_id: FromPath[int]) -> TokenOut:
-        return _token_out(await identity.revoke_token(conn, _principal(request).person_id, token_id))
+    async def revoke_token(
+        self, request: Request[Any, Any, Any], conn: Conn, token_id: FromPath[int]
+    ) -> identity.TokenInfo:
+        person_id = _principal(request).person_id
+        revoked = await identity.revoke_token(conn, person_id, token_id)
+        forget_tokens_of(person_id)  # no grace period in this process
+        return revoked
 
 
 def session_store(engine: Any) -> PostgresSessionStore:
