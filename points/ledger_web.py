@@ -26,7 +26,14 @@ from points.auth.access import Access, current_access
 from points.auth.errors import Forbidden, InvalidRequest
 from points.auth.identity import Principal, audit
 from points.community_cache import CommunityCache
-from points.members.service import check_account_code, communities_visible_to, create_member, get_member
+from points.members.service import (
+    audit_correction,
+    check_account_code,
+    communities_visible_to,
+    create_member,
+    get_member,
+    refuse_award_to_own_household,
+)
 
 IdempotencyKey = Annotated[
     str,
@@ -371,10 +378,15 @@ class LedgerController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         actor: Actor,
+        access: NamedDependency[Access],
         data: JSONBody[EntryIn],
         idempotency_key: IdempotencyKey,
     ) -> Response[EntryOut]:
-        """Post an entry: 201 when posted, 200 when this was a retry of one already posted."""
+        """Post an entry: 201 when posted, 200 when this was a retry of one already posted. An award may not
+        credit the poster's own wallet or their household's (403 conflict_of_interest)."""
+        if data.kind == "award":
+            credited = [p.account_id for p in data.postings if p.amount > 0]
+            await refuse_award_to_own_household(conn, community.id, access.member_id, credited)
         entry = NewEntry(
             kind=data.kind,
             lines=tuple(Line(p.account_id, p.amount) for p in data.postings),
@@ -410,6 +422,7 @@ class LedgerController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         actor: Actor,
+        access: NamedDependency[Access],
         entry_id: FromPath[int],
         data: JSONBody[ReversalIn],
         idempotency_key: IdempotencyKey,
@@ -424,6 +437,8 @@ class LedgerController(Controller):
             actor=actor,
             memo=data.memo,
         )
+        if not posted.replayed:  # a correction is a privileged action: it goes to the audit trail once
+            await audit_correction(conn, community.id, access, entry_id, posted.id, data.reason)
         return _entry_out(posted)
 
     @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)

@@ -270,7 +270,7 @@ $$;
 -- person is there: one round trip per request for both.
 CREATE FUNCTION points.enter_community(p_person_id bigint, p_community_id bigint)
 RETURNS TABLE (member_id bigint, status text, household_id bigint, wallet_account_id bigint, roles text[],
-               street_admin boolean)
+               street_admin boolean, is_operator boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM set_config('linli.community_id', p_community_id::text, false);
@@ -281,7 +281,8 @@ BEGIN
            EXISTS (SELECT 1 FROM points.community_profiles cp
                      JOIN points.regions street ON street.id = cp.street_id
                      JOIN points.region_admins ra ON ra.region_id IN (street.id, street.parent_id)
-                    WHERE cp.community_id = p_community_id AND ra.person_id = p_person_id)
+                    WHERE cp.community_id = p_community_id AND ra.person_id = p_person_id),
+           coalesce((SELECT p.is_operator FROM points.people p WHERE p.id = p_person_id), false)
       FROM (SELECT 1) one
       LEFT JOIN points.members m ON m.community_id = p_community_id AND m.person_id = p_person_id;
 END $$;

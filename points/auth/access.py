@@ -43,10 +43,14 @@ class Access:
     household_id: int | None
     wallet_account_id: int | None
     roles: frozenset[str]  # effective: only an active member's grants count; street_admin added when implied
+    person_id: int
+    is_operator: bool
 
     @property
     def actor(self) -> str:
-        return f"member:{self.member_id}" if self.member_id is not None else "street-admin"
+        if self.member_id is not None:
+            return f"member:{self.member_id}"
+        return f"{'operator' if self.is_operator else 'person'}:{self.person_id}"
 
 
 class RecentTokens:
@@ -135,6 +139,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
     access = await enter_community(conn, principal.person_id, community.id)
     connection.scope["state"]["access"] = access
+    if rule.operator and access.is_operator:
+        return
     if not access.roles and access.member_id is None:
         raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
     if rule.signed_in or access.roles & rule.roles:
@@ -158,6 +164,8 @@ async def enter_community(conn: Any, person_id: int, community_id: int) -> Acces
         household_id=row["household_id"],
         wallet_account_id=row["wallet_account_id"],
         roles=frozenset(roles),
+        person_id=person_id,
+        is_operator=row["is_operator"],
     )
 
 

@@ -54,3 +54,9 @@ class Conflict(AccessError):
     """The phone number, label or role is already taken."""
 
     code = "conflict"
+
+
+class ConflictOfInterest(AccessError):
+    """Nobody awards points to themselves or to their own household (户)."""
+
+    code = "conflict_of_interest"

@@ -14,7 +14,7 @@ import asyncpg
 
 from ledger import db
 from points.auth import identity
-from points.auth.errors import Conflict, InvalidRequest, NotFound
+from points.auth.errors import Conflict, ConflictOfInterest, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
 
 MEMBER_STATUSES = ("active", "suspended", "left")
@@ -340,3 +340,115 @@ async def communities_visible_to(conn: db.Connection, person_id: int) -> list[Co
             "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
         )
     return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows]
+
+
+# --- the tree above communities: city -> street ------------------------------------------------------
+
+REGION_LEVELS = ("city", "street")
+
+
+async def create_region(
+    conn: db.Connection, *, level: str, name: str, parent_id: int | None, actor_person_id: int
+) -> int:
+    if level not in REGION_LEVELS:
+        raise InvalidRequest("a region is a city or a street")
+    _check_name(name, "a region name")
+    if level == "city" and parent_id is not None:
+        raise InvalidRequest("a city is at the top of the tree")
+    if parent_id is not None and not await conn.fetchval(
+        "SELECT 1 FROM points.regions WHERE id = $1 AND level = 'city'", parent_id
+    ):
+        raise NotFound(f"no city {parent_id}")
+    region_id: int = await conn.fetchval(
+        "INSERT INTO points.regions (parent_id, level, name) VALUES ($1, $2, $3) RETURNING id",
+        parent_id,
+        level,
+        name.strip(),
+    )
+    await db.leave(conn)
+    await identity.audit(
+        conn,
+        "region.created",
+        community_id=None,
+        actor_person_id=actor_person_id,
+        subject=f"region {region_id}",
+        detail={"level": level, "name": name},
+    )
+    return region_id
+
+
+async def grant_region_admin(conn: db.Connection, region_id: int, phone: str, *, actor_person_id: int) -> int:
+    """The person with this phone reads every community under the region (a street, or a whole city)."""
+    phone = identity.normalise_phone(phone)
+    person_id: int | None = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", phone)
+    if person_id is None:
+        raise NotFound("nobody with that phone number has an account")
+    if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1", region_id):
+        raise NotFound(f"no region {region_id}")
+    await conn.execute(
+        "INSERT INTO points.region_admins (person_id, region_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        person_id,
+        region_id,
+    )
+    await db.leave(conn)
+    await identity.audit(
+        conn,
+        "region.admin_granted",
+        community_id=None,
+        actor_person_id=actor_person_id,
+        subject=f"region {region_id}",
+        detail={"person_id": person_id},
+    )
+    return person_id
+
+
+async def set_community_street(conn: db.Connection, community_id: int, street_id: int, *, actor_person_id: int) -> None:
+    if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1 AND level = 'street'", street_id):
+        raise NotFound(f"no street {street_id}")
+    await db.enter(conn, community_id)
+    await conn.execute(
+        "UPDATE points.community_profiles SET street_id = $2 WHERE community_id = $1", community_id, street_id
+    )
+    await identity.audit(
+        conn,
+        "community.street_set",
+        community_id=community_id,
+        actor_person_id=actor_person_id,
+        subject=f"street {street_id}",
+    )
+
+
+async def refuse_award_to_own_household(
+    conn: db.Connection, community_id: int, actor_member_id: int | None, credited_account_ids: list[int]
+) -> None:
+    """An award may not credit the awarding member's wallet or any wallet of their household."""
+    if actor_member_id is None or not credited_account_ids:
+        return
+    await db.enter(conn, community_id)
+    own: list[int] = [
+        r["wallet_account_id"]
+        for r in await conn.fetch(
+            "SELECT o.wallet_account_id FROM points.members me "
+            "JOIN points.members o ON o.community_id = me.community_id "
+            "AND (o.id = me.id OR (me.household_id IS NOT NULL AND o.household_id = me.household_id)) "
+            "WHERE me.id = $1 AND me.community_id = $2",
+            actor_member_id,
+            community_id,
+        )
+    ]
+    hit = sorted(set(own) & set(credited_account_ids))
+    if hit:
+        raise ConflictOfInterest("nobody awards points to themselves or to their own household", account_ids=hit)
+
+
+async def audit_correction(
+    conn: db.Connection, community_id: int, access: Any, entry_id: int, reversal_id: int, reason: str
+) -> None:
+    await identity.audit(
+        conn,
+        "entry.reversed",
+        community_id=community_id,
+        actor_person_id=access.person_id,
+        subject=f"entry {entry_id}",
+        detail={"reversal_entry_id": reversal_id, "reason": reason},
+    )

@@ -252,4 +252,49 @@ class MembersController(Controller):
         ]
 
 
-MEMBER_CONTROLLERS = [MembersController]
+class RegionIn(msgspec.Struct, forbid_unknown_fields=True):
+    level: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    parent_id: int | None = None
+
+
+class RegionAdminIn(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
+
+
+class StreetIn(msgspec.Struct, forbid_unknown_fields=True):
+    street_id: int
+
+
+class RegionsController(Controller):
+    """The tree above communities (市 → 街道), kept by platform operators."""
+
+    path = "/api/v1"
+    tags = ["platform"]  # noqa: RUF012
+
+    @post("/regions", operation_id="createRegion", status_code=HTTP_201_CREATED)
+    async def create_region(
+        self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[RegionIn]
+    ) -> dict[str, Any]:
+        region_id = await service.create_region(
+            conn, level=data.level, name=data.name, parent_id=data.parent_id, actor_person_id=_person(request)
+        )
+        return {"id": region_id, "level": data.level, "name": data.name, "parent_id": data.parent_id}
+
+    @post("/regions/{region_id:int}/admins", operation_id="grantStreetAdmin", status_code=HTTP_200_OK)
+    async def grant_region_admin(
+        self, request: Request[Any, Any, Any], conn: Conn, region_id: FromPath[int], data: JSONBody[RegionAdminIn]
+    ) -> dict[str, Any]:
+        """The person with this phone may read every community under the region (statements, accounts)."""
+        person_id = await service.grant_region_admin(conn, region_id, data.phone, actor_person_id=_person(request))
+        return {"region_id": region_id, "person_id": person_id}
+
+    @post("/communities/{slug:str}/street", operation_id="setCommunityStreet", status_code=HTTP_200_OK)
+    async def set_street(
+        self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, data: JSONBody[StreetIn]
+    ) -> dict[str, Any]:
+        await service.set_community_street(conn, community.id, data.street_id, actor_person_id=_person(request))
+        return {"community": community.slug, "street_id": data.street_id}
+
+
+MEMBER_CONTROLLERS = [MembersController, RegionsController]
