@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.types import Empty, Message, ScopeSession
 
 _ROTATE = "points.rotate_session"
 
@@ -30,6 +31,18 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                 state[_ROTATE + ".id"] = new_id
             return new_id
         return super().get_session_id(connection)
+
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        """Litestar stores every request's session, even an empty one with no cookie: for a Bearer client that
+        would be a row written (and a cookie set) per request. An empty session is stored only to end one."""
+        if not scope_session and scope_session is not Empty and self.config.key not in connection.cookies:
+            return
+        if not scope_session and scope_session is not Empty:
+            scope_session = Empty  # an emptied session: delete it and clear the cookie
+        await super().store_in_message(scope_session, message, connection)
 
 
 class SessionConfig(ServerSideSessionConfig):
