@@ -32,7 +32,6 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             return new_id
         return super().get_session_id(connection)
 
-
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:

@@ -49,6 +49,16 @@ class Report:
         return not self.errors
 
 
+def decode(raw: bytes) -> str:
+    """CSV files come as UTF-8 or, saved by Excel on a Chinese Windows, as GBK (GB18030 is its superset)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidRequest("the file is neither UTF-8 nor GB18030 text")
+
+
 def parse(text: str) -> tuple[list[Row], list[dict[str, object]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     header = [h.strip().lower() for h in (reader.fieldnames or [])]

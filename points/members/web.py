@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
@@ -191,13 +191,13 @@ class MembersController(Controller):
         request: Request[Any, Any, Any],
         conn: Conn,
         community: CurrentCommunity,
-        data: Annotated[str, Body(media_type="text/csv", description="CSV with columns name, phone, household, roles")],
         dry_run: Annotated[bool, Parameter(description="only report; import nothing")] = True,
     ) -> ImportOut:
-        """Import members from CSV. Any bad row means nothing is imported; the report lists every bad row.
+        """Import members from a CSV body (Content-Type: text/csv; UTF-8 or GB18030) with the columns name, phone,
+        household and roles. Any bad row means nothing is imported; the report lists every bad row.
         dry_run defaults to true: send dry_run=false to import."""
         report = await importer.import_members(
-            conn, community.id, data, dry_run=dry_run, actor_person_id=_person(request)
+            conn, community.id, importer.decode(await request.body()), dry_run=dry_run, actor_person_id=_person(request)
         )
         return ImportOut(report.rows, report.imported, report.dry_run, report.ok, report.errors)
 
