@@ -158,7 +158,14 @@ def decode_cursor(cursor: str, account_id: int) -> tuple[int, int]:
     except (ValueError, binascii.Error) as exc:
         raise InvalidEntry("the cursor is not one this server gave out") from exc
     payload, check = raw[: _CURSOR.size], raw[_CURSOR.size :]
-    if len(raw) != _CURSOR.size + _CURSOR_CHECK or not hmac.compare_digest(check, _cursor_check(payload)):
+    # Base64 leaves spare bits in the last character, so two spellings can decode alike: only the one we
+    # gave out is accepted.
+    canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=") == cursor
+    if (
+        not canonical
+        or len(raw) != _CURSOR.size + _CURSOR_CHECK
+        or not hmac.compare_digest(check, _cursor_check(payload))
+    ):
         raise InvalidEntry("the cursor is not one this server gave out")
     cursor_account, posting_id, balance_before = _CURSOR.unpack(payload)
     if cursor_account != account_id:
