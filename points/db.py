@@ -26,6 +26,9 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
+        # The posting functions keep one generic plan per session; recycling sessions lets plans follow the
+        # tables' statistics as a community grows (a plan made on empty tables is slow on full ones).
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "linli-points"}},
     )
 

@@ -81,7 +81,7 @@ CREATE TABLE ledger.accounts (
     CONSTRAINT accounts_within_upper_bound CHECK (upper_bound IS NULL OR balance <= upper_bound),
     CONSTRAINT accounts_unbounded_use_stripes CHECK (
         lower_bound IS NOT NULL OR upper_bound IS NOT NULL OR (balance = 0 AND held = 0))
-);
+) WITH (fillfactor = 70);  -- balances are updated in place all day: room on the page keeps updates HOT
 
 CREATE TABLE ledger.account_stripes (
     account_id bigint NOT NULL REFERENCES ledger.accounts (id),
@@ -90,7 +90,7 @@ CREATE TABLE ledger.account_stripes (
     balance bigint NOT NULL,
     PRIMARY KEY (account_id, stripe),
     CONSTRAINT account_stripes_stripe_range CHECK (stripe BETWEEN 0 AND 15)
-);
+) WITH (fillfactor = 50);  -- a few rows per hot account, each updated by almost every posting
 
 CREATE TABLE ledger.entries (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
