@@ -643,7 +643,7 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
     rows: list[tuple[str, ...]] = [
         ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
         ("2 post_entry via pgbench, spread", f"{w.spread.rate:,.0f} TPS", _r(spread), f"{_r(spread)} x TPC-B",
-         *_verdict(spread, at_least=TARGET_SPREAD), ""),
+         *_verdict(spread, at_least=TARGET_SPREAD), w.spread.note),
         ("3 HTTP single transfer", f"{w.http.rate:,.0f} req/s", _r(http), f"{_r(http)} x TPC-B",
          *_verdict(http, at_least=TARGET_HTTP),
          f"{w.http.note}; p50 {w.http.p50_ms:.1f} ms, p99 {w.http.p99_ms:.1f} ms"),
@@ -703,6 +703,16 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
     # Right after spread, so the hot/spread ratio compares runs on the same tables under the same load.
     hot = pgbench_script(server, "hot.sql", {**wallets, "hot": fixture.hot}, duration)
     step(f"5 hot transfers: {hot.rate:,.0f} TPS")
+    # Spread again, right after hot: the first run follows seeding (and the autovacuum of two fresh databases)
+    # and has come out far below the second on the same tables, so the figure is the mean of both, and the note
+    # shows both, as for TPC-B.
+    again = pgbench_script(server, "transfer.sql", wallets, duration)
+    step(f"2 spread transfers again: {again.rate:,.0f} TPS")
+    spread = LoadResult(
+        (spread.rate + again.rate) / 2,
+        spread.count + again.count,
+        f"mean of runs {spread.rate:,.0f}, {again.rate:,.0f}",
+    )
     batch = {}
     awards = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
     for clients in BATCH_CLIENTS:
