@@ -83,12 +83,6 @@ async def get_community(conn: db.Connection, slug: str) -> Community:
     return Community(row["id"], row["slug"], row["name"])
 
 
-async def list_units(conn: db.Connection, community_id: int) -> list[tuple[str, str]]:
-    await db.enter(conn, community_id)
-    rows = await conn.fetch("SELECT code, name FROM ledger.units WHERE community_id = $1 ORDER BY code", community_id)
-    return [(r["code"], r["name"]) for r in rows]
-
-
 async def open_account(
     conn: db.Connection,
     community_id: int,

@@ -89,7 +89,3 @@ def entered(conn: Connection, community_id: int | None) -> None:
         _entered.pop(conn, None)
     else:
         _entered[conn] = community_id
-
-
-def tenant_of(conn: Connection) -> int | None:
-    return _entered.get(conn)

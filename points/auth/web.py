@@ -17,7 +17,6 @@ from points.auth import identity
 from points.auth.access import forget_tokens_of
 from points.auth.errors import LoginFailed, NotSignedIn
 from points.auth.identity import Principal, mask_phone
-from points.auth.session_store import PostgresSessionStore
 from points.auth.sessions import rotate_session_id
 
 Conn = NamedDependency[Any]
@@ -154,7 +153,3 @@ class AuthController(Controller):
         revoked = await identity.revoke_token(conn, person_id, token_id)
         forget_tokens_of(person_id)  # no grace period in this process
         return revoked
-
-
-def session_store(engine: Any) -> PostgresSessionStore:
-    return PostgresSessionStore(engine)
