@@ -40,9 +40,9 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     (
         "entry posting count",
         """SELECT e.community_id, 'entry ' || e.id, e.posting_count::bigint, count(p.id)::bigint
-             FROM ledger.entries e LEFT JOIN ledger.postings p ON p.entry_id = e.id
+             FROM ledger.entries e LEFT JOIN ledger.postings p ON p.entry_id = e.id AND p.community_id = e.community_id
             WHERE ($1::bigint IS NULL OR e.community_id = $1)
-            GROUP BY e.id HAVING count(p.id) <> e.posting_count OR count(p.id) < 2
+            GROUP BY e.id, e.community_id HAVING count(p.id) <> e.posting_count OR count(p.id) < 2
             ORDER BY e.id LIMIT $2""",
     ),
     (

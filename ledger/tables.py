@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -92,8 +93,9 @@ account_stripes = Table(
 entries = Table(
     "entries",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("community_id", BigInteger, nullable=False),
+    # The key every reference uses, so none can leave its community (migration 0003); id alone is an identity.
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("community_id", BigInteger, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("memo", Text, nullable=False, server_default=text("''")),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -107,7 +109,6 @@ entries = Table(
     Column("posting_count", Integer, nullable=False),
     Column("created_xid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
     UniqueConstraint("community_id", "idempotency_key", name="entries_idempotency_key"),
-    UniqueConstraint("id", "community_id", name="entries_id_community_key"),
     Index(
         "entries_reversed_once",
         "reverses_entry_id",
@@ -124,7 +125,8 @@ entries = Table(
 postings = Table(
     "postings",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    # Orders an account's history; not indexed on its own (nothing looks a posting up by id alone).
+    Column("id", BigInteger, Identity(always=True), nullable=False),
     Column("entry_id", BigInteger, nullable=False),
     Column("community_id", BigInteger, nullable=False),
     Column("account_id", BigInteger, nullable=False),
@@ -132,15 +134,8 @@ postings = Table(
     Column("amount", BigInteger, nullable=False),
     Column("balance_after", BigInteger),
     Column("posted_at", TS, nullable=False, server_default=text("clock_timestamp()")),
-    ForeignKeyConstraint(
-        ["entry_id", "community_id"], ["ledger.entries.id", "ledger.entries.community_id"], name="postings_entry_fkey"
-    ),
-    ForeignKeyConstraint(
-        ["account_id", "community_id", "unit"],
-        ["ledger.accounts.id", "ledger.accounts.community_id", "ledger.accounts.unit"],
-        name="postings_account_fkey",
-    ),
-    UniqueConstraint("entry_id", "account_id", name="postings_one_per_account"),
+    # No foreign keys: a statement trigger checks each posting's entry and account (migration 0003).
+    PrimaryKeyConstraint("entry_id", "account_id", name="postings_pkey"),
     Index("postings_account_history", "account_id", "id"),
 )
 

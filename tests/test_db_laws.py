@@ -128,6 +128,76 @@ async def test_postings_cannot_be_added_to_a_committed_entry(
     assert await state(owner_conn, community.id) == before
 
 
+@pytest.mark.parametrize("wrong", ["account of another community", "account in another unit", "no such account",
+                                   "entry of another community", "no such entry"])
+async def test_a_posting_must_name_an_entry_and_an_account_of_its_own_community(
+    conn: Any, owner_conn: asyncpg.Connection, community: ledger.Community, issuance: ledger.Account, wrong: str
+) -> None:
+    """Postings carry no foreign keys (each would cost a query and a row lock per posting); the statement
+    trigger checks every row of an INSERT instead, and refuses the whole statement."""
+    wallet = await ledger.open_account(conn, community.id, f"volunteer:{uuid.uuid4().hex[:8]}")
+    other = await ledger.create_community(conn, f"other-{uuid.uuid4().hex[:10]}", "隔壁社区")
+    foreign_wallet = await ledger.open_account(conn, other.id, "volunteer:neighbour")
+    foreign_issuance = await ledger.open_account(conn, other.id, "issuance", normal_side="debit", lower_bound=None)
+    foreign_entry = await fund(conn, other, foreign_issuance, foreign_wallet, 5)
+    await add_unit(conn, community.id, "minutes", "分钟")
+    clock = await ledger.open_account(conn, community.id, "timebank", unit="minutes", lower_bound=None)
+    account_id, unit, entry_id = {
+        "account of another community": (foreign_wallet.id, "points", None),
+        "account in another unit": (clock.id, "points", None),
+        "no such account": (-1, "points", None),
+        "entry of another community": (wallet.id, "points", foreign_entry.id),
+        "no such entry": (wallet.id, "points", -1),
+    }[wrong]
+    before = await state(owner_conn, community.id)
+    tr = owner_conn.transaction()
+    await tr.start()
+    try:
+        if entry_id is None:
+            entry_id = await owner_conn.fetchval(
+                "INSERT INTO ledger.entries (community_id, kind, effective_at, idempotency_key, request_hash, "
+                "posting_count) VALUES ($1, 'award', now(), $2, 'by-hand', 2) RETURNING id",
+                community.id,
+                f"by-hand-{uuid.uuid4().hex}",
+            )
+        with pytest.raises(asyncpg.ForeignKeyViolationError) as info:
+            await owner_conn.execute(
+                "INSERT INTO ledger.postings (entry_id, community_id, account_id, unit, amount) "
+                "VALUES ($1, $2, $3, 'points', -5), ($1, $2, $4, $5, 5)",
+                entry_id,
+                community.id,
+                issuance.id,
+                account_id,
+                unit,
+            )
+    finally:
+        await tr.rollback()
+    assert ("entry" if "entry" in wrong else "account") in str(info.value)
+    assert await state(owner_conn, community.id) == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM ledger.accounts WHERE id = $1",
+        "UPDATE ledger.accounts SET community_id = community_id + 1 WHERE id = $1",
+        "UPDATE ledger.accounts SET unit = 'minutes' WHERE id = $1",
+        "TRUNCATE ledger.accounts CASCADE",
+    ],
+)
+async def test_an_account_postings_name_cannot_be_deleted_or_rekeyed(
+    conn: Any, owner_conn: asyncpg.Connection, community: ledger.Community, issuance: ledger.Account, sql: str
+) -> None:
+    """What a foreign key would also have guaranteed: the account a posting names stays that account."""
+    wallet, _ = await funded_wallet(conn, community, issuance)
+    await add_unit(conn, community.id, "minutes", "分钟")
+    before = await state(owner_conn, community.id)
+    err = await attempt(owner_conn, sql, *([wallet.id] if "$1" in sql else []))
+    assert err.sqlstate == "LE020", err
+    assert "never deleted" in str(err)
+    assert await state(owner_conn, community.id) == before
+
+
 # --- 2. append-only: triggers stop even the owner; the app role has no grant at all ---------------------------
 
 OWNER_CHANGES = [
