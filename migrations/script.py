@@ -34,7 +34,8 @@ def revision_module(filename: str) -> ModuleType:
     """Load another revision file (their names start with a date, so they cannot be imported by name)."""
     path = Path(__file__).with_name("versions") / filename
     spec = importlib.util.spec_from_file_location(f"migrations.versions.{path.stem}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -15,7 +15,6 @@ from litestar.exceptions import NotFoundException
 from litestar.logging.config import StructLoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.logging import LoggingMiddlewareConfig
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.params import FromPath
@@ -33,17 +32,14 @@ from points.ledger_web import (
     CommunitiesController,
     LedgerController,
     provide_access,
-    provide_actor,
     provide_community,
+    provide_here,
 )
 from points.members.web import MEMBER_CONTROLLERS
 from points.request_db import RequestConnectionMiddleware, request_connection
 from points.settings import Settings, get_settings
 
 VERSION = "0.1.0"
-
-
-LOGIN_ATTEMPTS_PER_MINUTE = 20
 
 
 async def provide_conn(request: Request[Any, Any, Any]) -> Any:
@@ -108,10 +104,6 @@ def _logging(settings: Settings) -> StructlogPlugin:
     )
 
 
-def _is_login(request: Request[Any, Any, Any]) -> bool:
-    return request.method == "POST" and request.url.path == "/api/v1/login"
-
-
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
     """Build the app. ``database_url`` overrides the settings (the CLI passes the embedded one)."""
     settings = settings or get_settings()
@@ -138,8 +130,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         samesite="lax",
     )
     csrf = CSRFConfig(secret=settings.secret_key, cookie_secure=settings.secure_cookies, cookie_samesite="lax")
-    # Per client address; per account, the database counts failures and locks (points/auth/identity.py).
-    login_limit = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE), check_throttle_handler=_is_login)
 
     return Litestar(
         route_handlers=[
@@ -154,7 +144,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             "conn": Provide(provide_conn),
             "community": Provide(provide_community),
             "access": Provide(provide_access, sync_to_thread=False),
-            "actor": Provide(provide_actor),
+            "here": Provide(provide_here),
         },
         guards=[authorize],
         middleware=[
@@ -162,7 +152,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             sessions.middleware,
             DefineMiddleware(AuthenticationMiddleware),
             DefineMiddleware(SessionCSRFMiddleware, config=csrf),
-            login_limit.middleware,
         ],
         stores={SESSION_STORE: PostgresSessionStore(engine)},
         on_startup=[on_startup],

@@ -1,12 +1,14 @@
 """HTTP API over the ledger, for community admins and for tests.
 
 Handlers only decode, call one ledger function with plain values, and encode.
-The community comes from the path; the acting member will come from the auth
-guard (``provide_actor``), which is the one seam authentication plugs into.
+The community comes from the path; who is calling, and in which roles, comes
+from the auth guard (``points/auth/access.py``); writes get both, with the
+connection and the actor to record, as one ``WriteContext`` (``provide_here``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -34,6 +36,7 @@ from points.members.service import (
     get_member,
     refuse_award_to_own_household,
 )
+from points.request_db import request_connection
 
 IdempotencyKey = Annotated[
     str,
@@ -47,10 +50,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-# Injected by name (see points/app.py): the request's connection, the community named in the path, the actor.
+# Injected by name (see points/app.py): the request's connection, the community named in the path, and for writes
+# the WriteContext (connection, caller, actor).
 Conn = NamedDependency[Any]
 CurrentCommunity = NamedDependency[ledger.Community]
-Actor = NamedDependency[str]
+Here = NamedDependency["WriteContext"]
 
 
 # ---- request bodies -------------------------------------------------------------------------------
@@ -374,29 +378,23 @@ class LedgerController(Controller):
 
     @post("/entries", operation_id="postEntry", status_code=HTTP_201_CREATED)
     async def post_entry(
-        self,
-        conn: Conn,
-        community: CurrentCommunity,
-        actor: Actor,
-        access: NamedDependency[Access],
-        data: JSONBody[EntryIn],
-        idempotency_key: IdempotencyKey,
+        self, here: Here, data: JSONBody[EntryIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post an entry: 201 when posted, 200 when this was a retry of one already posted. An award may not
         credit the poster's own wallet or their household's (403 conflict_of_interest)."""
         if data.kind == "award":
             credited = [p.account_id for p in data.postings if p.amount > 0]
-            await refuse_award_to_own_household(conn, community.id, access.member_id, credited)
+            await refuse_award_to_own_household(here.conn, here.community_id, here.access.member_id, credited)
         entry = NewEntry(
             kind=data.kind,
             lines=tuple(Line(p.account_id, p.amount) for p in data.postings),
             idempotency_key=idempotency_key,
             memo=data.memo,
             metadata=data.metadata,
-            actor=actor,
+            actor=here.actor,
             effective_at=data.effective_at,
         )
-        return _entry_out(await ledger.post_entry(conn, community.id, entry))
+        return _entry_out(await ledger.post_entry(here.conn, here.community_id, entry))
 
     @get("/entries/{entry_id:int}", operation_id="getEntry")
     async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: FromPath[int]) -> EntryDetailOut:
@@ -418,42 +416,30 @@ class LedgerController(Controller):
 
     @post("/entries/{entry_id:int}/reversal", operation_id="reverseEntry", status_code=HTTP_201_CREATED)
     async def reverse(
-        self,
-        conn: Conn,
-        community: CurrentCommunity,
-        actor: Actor,
-        access: NamedDependency[Access],
-        entry_id: FromPath[int],
-        data: JSONBody[ReversalIn],
-        idempotency_key: IdempotencyKey,
+        self, here: Here, entry_id: FromPath[int], data: JSONBody[ReversalIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
         posted = await ledger.reverse_entry(
-            conn,
-            community.id,
+            here.conn,
+            here.community_id,
             entry_id,
             reason=data.reason,
             idempotency_key=idempotency_key,
-            actor=actor,
+            actor=here.actor,
             memo=data.memo,
         )
         if not posted.replayed:  # a correction is a privileged action: it goes to the audit trail once
-            await audit_correction(conn, community.id, access, entry_id, posted.id, data.reason)
+            await audit_correction(here.conn, here.community_id, here.access, entry_id, posted.id, data.reason)
         return _entry_out(posted)
 
     @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)
     async def place_hold(
-        self,
-        conn: Conn,
-        community: CurrentCommunity,
-        actor: Actor,
-        data: JSONBody[HoldIn],
-        idempotency_key: IdempotencyKey,
+        self, here: Here, data: JSONBody[HoldIn], idempotency_key: IdempotencyKey
     ) -> Response[HoldOut]:
         """Reserve points on an account for a later post or void; they expire after timeout_s."""
         hold = await ledger.place_hold(
-            conn,
-            community.id,
+            here.conn,
+            here.community_id,
             account_id=data.account_id,
             counter_account_id=data.counter_account_id,
             amount=data.amount,
@@ -461,7 +447,7 @@ class LedgerController(Controller):
             timeout_s=data.timeout_s,
             idempotency_key=idempotency_key,
             memo=data.memo,
-            actor=actor,
+            actor=here.actor,
         )
         return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
 
@@ -474,23 +460,17 @@ class LedgerController(Controller):
 
     @post("/holds/{hold_id:int}/post", operation_id="postHold", status_code=HTTP_201_CREATED)
     async def post_hold(
-        self,
-        conn: Conn,
-        community: CurrentCommunity,
-        actor: Actor,
-        hold_id: FromPath[int],
-        data: JSONBody[HoldPostIn],
-        idempotency_key: IdempotencyKey,
+        self, here: Here, hold_id: FromPath[int], data: JSONBody[HoldPostIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post the hold (or part of it; the rest is released)."""
         posted = await ledger.post_hold(
-            conn,
-            community.id,
+            here.conn,
+            here.community_id,
             hold_id,
             idempotency_key=idempotency_key,
             amount=data.amount,
             memo=data.memo,
-            actor=actor,
+            actor=here.actor,
         )
         return _entry_out(posted)
 
@@ -518,10 +498,9 @@ def provide_access(request: Request[Any, Any, Any]) -> Access:
     return current_access(request)
 
 
-async def provide_actor(request: Request[Any, Any, Any], conn: Conn) -> str:
+async def actor_of(request: Request[Any, Any, Any], conn: Any, access: Access) -> str:
     """Who is acting, as recorded on entries: "member:12", or "member:12 for member:34" when an organizer or
     admin acts for a member without a phone (代办), named in the X-On-Behalf-Of header."""
-    access = current_access(request)
     on_behalf = request.headers.get("x-on-behalf-of")
     if on_behalf is None:
         return access.actor
@@ -533,3 +512,23 @@ async def provide_actor(request: Request[Any, Any, Any], conn: Conn) -> str:
         raise InvalidRequest("X-On-Behalf-Of is a member id") from None
     member = await get_member(conn, access.community_id, member_id)
     return f"{access.actor} for member:{member.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What a ledger write needs from its request, as ONE dependency: Litestar resolves sibling dependencies
+    concurrently, in a task group per request, which costs more than looking these up (see BENCHMARKS.md)."""
+
+    conn: Any
+    access: Access
+    actor: str
+
+    @property
+    def community_id(self) -> int:
+        return self.access.community_id  # the guard resolved the path's community and entered it
+
+
+async def provide_here(request: Request[Any, Any, Any]) -> WriteContext:
+    conn = await request_connection(request)
+    access = current_access(request)
+    return WriteContext(conn, access, await actor_of(request, conn, access))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,8 +19,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 import points.auth.access
-from points import app as app_module
 from points.app import create_app
+from points.auth import recent
+from points.auth.web import LOGIN_ATTEMPTS_PER_MINUTE
 from points.settings import Settings
 from tests.conftest import OPERATOR_PHONE, bearer_token
 from tests.conftest import test_settings as quiet_settings
@@ -238,7 +240,7 @@ async def test_five_failures_lock_the_account_until_cleared(
 
 
 async def test_login_attempts_per_address_are_rate_limited(fresh: Client) -> None:
-    limit = app_module.LOGIN_ATTEMPTS_PER_MINUTE
+    limit = LOGIN_ATTEMPTS_PER_MINUTE
     for _ in range(limit):
         r = await attempt(fresh, new_phone(), "whatever-password")
         assert r.status_code == 401, r.text
@@ -567,3 +569,59 @@ async def test_anonymous_requests_do_not_create_sessions(fresh: Client, owner_co
         r = await fresh.get(path)
         assert "session" not in r.cookies, path
     assert await owner_conn.fetchval("SELECT count(*) FROM points.sessions") == before
+
+
+# --- access remembered for a few seconds (points/auth/recent.py) ---------------------------------
+
+
+async def test_a_revoked_role_is_refused_on_the_very_next_request(
+    client: Client, conn: Any, owner_conn: asyncpg.Connection
+) -> None:
+    """Roles are remembered per person and community for a few seconds, but a change made through the API
+    is seen at once by this process."""
+    slug, phone, member = await signed_up(client, roles=["admin"])
+    mine = {"Authorization": f"Bearer {await bearer_token(conn, await person_id(owner_conn, phone))}"}
+    assert (await client.get(f"{API}/{slug}/trial-balance", headers=mine)).status_code == 200
+    revoked = await client.post(f"{API}/{slug}/members/{member['id']}/roles/admin/revoke")
+    assert revoked.status_code == 200, revoked.text
+    await assert_problem(client, await client.get(f"{API}/{slug}/trial-balance", headers=mine), 403, "forbidden")
+    # and a new grant works at once too
+    granted = await client.post(f"{API}/{slug}/members/{member['id']}/roles", json={"role": "admin"})
+    assert granted.status_code in (200, 201), granted.text
+    assert (await client.get(f"{API}/{slug}/trial-balance", headers=mine)).status_code == 200
+
+
+async def test_a_change_made_elsewhere_is_seen_within_seconds(
+    client: Client, conn: Any, owner_conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another server process (here: SQL by hand) revokes a role: this process may keep the old roles for
+    at most RECENT_S seconds, never longer."""
+    slug, phone, member = await signed_up(client, roles=["admin"])
+    mine = {"Authorization": f"Bearer {await bearer_token(conn, await person_id(owner_conn, phone))}"}
+    assert (await client.get(f"{API}/{slug}/trial-balance", headers=mine)).status_code == 200
+    await owner_conn.execute(
+        "UPDATE points.role_grants SET revoked_at = now() WHERE member_id = $1 AND revoked_at IS NULL", member["id"]
+    )
+    assert (await client.get(f"{API}/{slug}/trial-balance", headers=mine)).status_code == 200  # remembered
+    later = time.monotonic() + recent.RECENT_S + 0.1
+    monkeypatch.setattr(recent.time, "monotonic", lambda: later)
+    await assert_problem(client, await client.get(f"{API}/{slug}/trial-balance", headers=mine), 403, "forbidden")
+
+
+async def test_remembered_access_still_puts_each_request_in_its_own_community(
+    client: Client, conn: Any, owner_conn: asyncpg.Connection
+) -> None:
+    """One person, admin of two communities, alternating between them on one token: every answer holds only
+    the rows of the community in its path (row-level security's tenant follows the request, not the cache)."""
+    slug_a, phone, _ = await signed_up(client, roles=["admin"])
+    slug_b = await create_community(client)
+    await add_member(client, slug_b, roles=["admin"], phone=phone)
+    await open_account(client, slug_a, "escrow:only-in-a", lower_bound=None)
+    await open_account(client, slug_b, "escrow:only-in-b", lower_bound=None)
+    mine = {"Authorization": f"Bearer {await bearer_token(conn, await person_id(owner_conn, phone))}"}
+    for slug, own, other in [(slug_a, "a", "b"), (slug_b, "b", "a")] * 3:
+        r = await client.get(f"{API}/{slug}/accounts", headers=mine)
+        assert r.status_code == 200, r.text
+        codes = {a["code"] for a in r.json()}
+        assert f"escrow:only-in-{own}" in codes
+        assert f"escrow:only-in-{other}" not in codes

@@ -128,8 +128,16 @@ async def test_postings_cannot_be_added_to_a_committed_entry(
     assert await state(owner_conn, community.id) == before
 
 
-@pytest.mark.parametrize("wrong", ["account of another community", "account in another unit", "no such account",
-                                   "entry of another community", "no such entry"])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        "account of another community",
+        "account in another unit",
+        "no such account",
+        "entry of another community",
+        "no such entry",
+    ],
+)
 async def test_a_posting_must_name_an_entry_and_an_account_of_its_own_community(
     conn: Any, owner_conn: asyncpg.Connection, community: ledger.Community, issuance: ledger.Account, wrong: str
 ) -> None:

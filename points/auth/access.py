@@ -5,8 +5,9 @@
 - ``authorize`` is the app-wide guard. It looks the operation up in the policy
   table (points/auth/policy.py), and for operations inside a community enters
   that community on the request's connection and loads the caller's roles
-  there, in one round trip. A caller who is not a member gets the same 404 as
-  for a community that does not exist.
+  there, in one round trip (none when the same person used the same community
+  in the last few seconds: points/auth/recent.py). A caller who is not a member
+  gets the same 404 as for a community that does not exist.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from ledger import db as ledger_db
 from ledger.errors import UnknownCommunity
-from points.auth import identity
+from points.auth import identity, recent
 from points.auth.identity import Principal
 from points.auth.policy import POLICY, STREET_ADMIN
 from points.community_cache import CommunityCache
@@ -53,39 +54,9 @@ class Access:
         return f"{'operator' if self.is_operator else 'person'}:{self.person_id}"
 
 
-class RecentTokens:
-    """Tokens checked in the last few seconds, so a terminal sending a queue of requests costs one lookup,
-    not one per request. The price: a revoked (or expired) token keeps working in this process for at most
-    TOKEN_CACHE_S seconds; revocation by the same process takes effect at once (forget_token)."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
-        self._ttl_s = ttl_s
-        self._max = max_entries
-        self._by_token: dict[str, tuple[float, Principal]] = {}
-
-    def get(self, token: str) -> Principal | None:
-        found = self._by_token.get(token)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return found[1]
-
-    def put(self, token: str, principal: Principal) -> None:
-        if len(self._by_token) >= self._max:
-            self._by_token.clear()
-        self._by_token[token] = (time.monotonic() + self._ttl_s, principal)
-
-    def forget_person(self, person_id: int) -> None:
-        for token, (_, principal) in list(self._by_token.items()):
-            if principal.person_id == person_id:
-                del self._by_token[token]
-
-
-TOKEN_CACHE_S = 5.0
-_recent_tokens = RecentTokens(TOKEN_CACHE_S)
-
-
-def forget_tokens_of(person_id: int) -> None:
-    _recent_tokens.forget_person(person_id)
+# Tokens and access checked in the last few seconds (points/auth/recent.py explains the trade).
+_recent_tokens: recent.Recent[str, Principal] = recent.register(recent.Recent())
+_recent_access: recent.Recent[tuple[int, int], Access] = recent.register(recent.Recent())
 
 
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -101,7 +72,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
                 principal = await identity.authenticate_token(conn, value.strip())
                 if principal is None:
                     raise NotAuthorizedException("the token is unknown, revoked or expired")
-                _recent_tokens.put(value.strip(), principal)
+                _recent_tokens.put(value.strip(), principal.person_id, principal)
             return AuthenticationResult(user=principal, auth="token")
         session = connection.scope.get("session")
         data: dict[str, Any] = session if isinstance(session, dict) else {}
@@ -137,7 +108,12 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     community = await communities.get(conn, slug)
     if principal.token_community_id not in (None, community.id):
         raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
-    access = await enter_community(conn, principal.person_id, community.id)
+    access = _recent_access.get((principal.person_id, community.id))
+    if access is None:
+        access = await enter_community(conn, principal.person_id, community.id)
+        _recent_access.put((principal.person_id, community.id), principal.person_id, access)
+    else:
+        await ledger_db.enter(conn, community.id)  # free when the pooled connection is in this community already
     connection.scope["state"]["access"] = access
     if rule.operator and access.is_operator:
         return

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.stores.base import Store
 
 from ledger.errors import UnknownCommunity
-from points.auth import identity
-from points.auth.access import forget_tokens_of
+from points.auth import identity, recent
 from points.auth.errors import LoginFailed, NotSignedIn
 from points.auth.identity import Principal, mask_phone
 from points.auth.sessions import rotate_session_id
@@ -22,6 +22,11 @@ from points.auth.sessions import rotate_session_id
 Conn = NamedDependency[Any]
 
 SESSION_STORE = "sessions"
+
+LOGIN_ATTEMPTS_PER_MINUTE = 20
+# Per client address, on the login route only (a middleware on every route cost each request a thread hop);
+# per account, the database counts failures and locks (points/auth/identity.py).
+LOGIN_LIMIT = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE))
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,7 +89,7 @@ class AuthController(Controller):
     path = "/api/v1"
     tags = ["identity"]  # noqa: RUF012
 
-    @post("/login", operation_id="login", status_code=HTTP_200_OK)
+    @post("/login", operation_id="login", status_code=HTTP_200_OK, middleware=[LOGIN_LIMIT.middleware])
     async def login(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[LoginIn]) -> MeOut:
         """Sign in with phone and password. Sets the session cookie; five failures in a row lock the account
         for 15 minutes."""
@@ -151,5 +156,5 @@ class AuthController(Controller):
     ) -> identity.TokenInfo:
         person_id = _principal(request).person_id
         revoked = await identity.revoke_token(conn, person_id, token_id)
-        forget_tokens_of(person_id)  # no grace period in this process
+        recent.forget_person(person_id)  # no grace period in this process
         return revoked

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from ledger import db
-from points.auth import identity
+from points.auth import identity, recent
 from points.auth.errors import Conflict, ConflictOfInterest, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
 
@@ -120,6 +120,13 @@ async def place_id_for(conn: db.Connection, community_id: int, place_id: int | N
     raise NotFound(f"no place {place_id} in this community", place_id=place_id)
 
 
+def _forgotten(member: Member) -> Member:
+    """The member's roles or status changed: their next request loads them again (points/auth/recent.py)."""
+    if member.person_id is not None:
+        recent.forget_person(member.person_id)
+    return member
+
+
 async def create_member(
     conn: db.Connection,
     community_id: int,
@@ -164,6 +171,8 @@ async def create_member(
         subject=f"member {row['id']}",
         detail={"roles": list(roles)},
     )
+    if person_id is not None:
+        recent.forget_person(person_id)  # a member now: no stale "not a member" from the last few seconds
     return await get_member(conn, community_id, row["id"])
 
 
@@ -205,7 +214,7 @@ async def grant_role(
         subject=f"member {member_id}",
         detail={"role": role, "place_id": place_id},
     )
-    return await get_member(conn, community_id, member_id)
+    return _forgotten(await get_member(conn, community_id, member_id))
 
 
 async def revoke_role(
@@ -229,7 +238,7 @@ async def revoke_role(
         subject=f"member {member_id}",
         detail={"role": role},
     )
-    return await get_member(conn, community_id, member_id)
+    return _forgotten(await get_member(conn, community_id, member_id))
 
 
 async def set_status(
@@ -249,7 +258,7 @@ async def set_status(
         subject=f"member {member_id}",
         detail={"status": status},
     )
-    return await get_member(conn, community_id, member_id)
+    return _forgotten(await get_member(conn, community_id, member_id))
 
 
 async def create_place(
@@ -399,6 +408,7 @@ async def grant_region_admin(conn: db.Connection, region_id: int, phone: str, *,
         subject=f"region {region_id}",
         detail={"person_id": person_id},
     )
+    recent.forget_person(person_id)
     return person_id
 
 
@@ -416,6 +426,7 @@ async def set_community_street(conn: db.Connection, community_id: int, street_id
         actor_person_id=actor_person_id,
         subject=f"street {street_id}",
     )
+    recent.forget_everyone()  # whoever administers the old or the new street reads it differently now
 
 
 async def refuse_award_to_own_household(
