@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -116,6 +117,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     async def on_startup(app: Litestar) -> None:
         app.state.engine = engine
         app.state.communities = CommunityCache()
+        # Everything loaded so far (Litestar, SQLAlchemy, the OpenAPI model) lives as long as the process; out of
+        # the collector's sight, a full collection takes a few ms instead of ~40 ms in the middle of a request.
+        gc.collect()
+        gc.freeze()
 
     async def on_shutdown(app: Litestar) -> None:
         await engine.dispose()

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from points.settings import app_url, asyncpg_url
 
@@ -35,13 +36,18 @@ def make_engine(
 
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A pooled asyncpg connection, in autocommit mode; use ``conn.transaction()`` to group writes."""
-    async with engine.connect() as sa_conn:
-        pooled = await sa_conn.get_raw_connection()
-        raw = pooled.driver_connection
+    """A pooled asyncpg connection, in autocommit mode; use ``conn.transaction()`` to group writes.
+
+    Straight from the pool (``raw_connection``), not through an ``AsyncConnection``: the handlers never use
+    SQLAlchemy's Connection, and skipping it halves the pool's cost per request (one greenlet hop each way)."""
+    pooled = await engine.raw_connection()
+    raw = pooled.driver_connection
+    try:
+        yield raw
+    finally:
         try:
-            yield raw
-        finally:
             # A handler cancelled mid-transaction must not hand the next request an open transaction.
             if raw is not None and raw.is_in_transaction():
                 await raw.execute("ROLLBACK")
+        finally:
+            await greenlet_spawn(pooled.close)
