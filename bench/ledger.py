@@ -515,6 +515,47 @@ async def _asyncio_clients(port: int, path: str, fixture: Fixture, deadline: flo
     await asyncio.gather(*(one(i) for i in range(CLIENTS)))
 
 
+async def _library_clients(server: Server, fixture: Fixture, deadline: float) -> int:
+    """CLIENTS connections in one asyncio process, each posting transfers through the ledger library (its
+    Python checks, then the one SQL call), as the service's handler does minus HTTP, auth and the framework."""
+    tag = next(_tags)
+    conns = [await server.connect(BENCH_DB, role=APP_ROLE) for _ in range(CLIENTS)]
+    posted = 0
+
+    async def one(client_no: int) -> None:
+        nonlocal posted
+        rng = random.Random(client_no)
+        for n in itertools.count(1):
+            if time.perf_counter() >= deadline:
+                break
+            a, b = _two_wallets(rng, fixture)
+            entry = ledger.NewEntry(
+                "transfer", (ledger.Line(a, -1), ledger.Line(b, 1)), f"lib:{tag}:{client_no}:{n}", actor="bench"
+            )
+            await ledger.post_entry(conns[client_no], fixture.community_id, entry)
+            posted += 1
+
+    try:
+        await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return posted
+
+
+def library_transfers(server: Server, fixture: Fixture, duration: int) -> LoadResult:
+    """3a: the ceiling for any Python service here — the same transfers without HTTP."""
+    checkpoint(server)
+    last = last_entry_id(server)
+    started = time.perf_counter()
+    count = asyncio.run(_library_clients(server, fixture, started + duration))
+    rate = count / (time.perf_counter() - started)
+    posted = entries_since(server, last)
+    if posted != count:
+        raise RuntimeError(f"library: {count} transfers returned but {posted} entries were posted")
+    return LoadResult(rate, count, "ledger.post_entry over asyncpg, 8 connections, one process")
+
+
 # ---- balance reads -------------------------------------------------------------------------------
 
 
@@ -614,6 +655,7 @@ class Writes:
     hot: LoadResult
     batch: dict[int, LoadResult]  # by number of clients
     http: LoadResult
+    library: LoadResult  # 3a: the same transfers through the Python ledger library, without HTTP
 
     @property
     def yardstick(self) -> float:
@@ -647,6 +689,8 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
         ("3 HTTP single transfer", f"{w.http.rate:,.0f} req/s", _r(http), f"{_r(http)} x TPC-B",
          *_verdict(http, at_least=TARGET_HTTP),
          f"{w.http.note}; p50 {w.http.p50_ms:.1f} ms, p99 {w.http.p99_ms:.1f} ms"),
+        ("3a same, ledger library, no HTTP", f"{w.library.rate:,.0f} TPS", _r(w.library.rate / y), "", "context",
+         "", w.library.note),
         (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
          f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
          f"best at {best} client(s); {per_clients}"),
@@ -720,10 +764,12 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
         step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
     http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
+    library = library_transfers(server, fixture, duration)
+    step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
     # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    return Writes(tpcb_runs, spread, hot, batch, http)
+    return Writes(tpcb_runs, spread, hot, batch, http, library)
 
 
 def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
