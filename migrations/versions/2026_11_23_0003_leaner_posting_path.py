@@ -17,6 +17,8 @@ Every law of revision 0001 still holds; what changes is how much work each posti
   community and the account's unit. What a foreign key also guaranteed afterwards
   (the referenced row stays) holds because entries are append-only and accounts can
   now be neither deleted nor re-keyed (id, community, unit), by anyone.
+- Each stripe of an unbounded account gets a heap page of its own, so concurrent writers into
+  one hot account no longer queue for one page's lock.
 - post_entry validates, locks and checks bounds in one statement (was three), takes the
   accounts' units from that statement instead of joining again, and plans the reversal
   check only for reversals.
@@ -49,6 +51,15 @@ ALTER TABLE ledger.entries ADD CONSTRAINT entries_reverses_fkey FOREIGN KEY (rev
     REFERENCES ledger.entries (id, community_id);
 ALTER TABLE ledger.holds ADD CONSTRAINT holds_entry_fkey FOREIGN KEY (entry_id, community_id)
     REFERENCES ledger.entries (id, community_id);
+
+-- One heap page per stripe row. The 16 stripes of an unbounded account were small rows on one page, so every
+-- concurrent transfer into it queued for that page's lock (hot transfers ran at 0.85 x spread). With
+-- fillfactor 10 an insert may fill 819 bytes of a page, and a row with page_spacer is bigger: each stripe
+-- row lands on a page of its own (updates stay on it: they are HOT). Measured here: 3,287-3,508 -> 3,959-4,042
+-- TPS, against 3,921-4,055 spread. The cost: 16 pages per unbounded account, 8 kB each.
+ALTER TABLE ledger.account_stripes SET (fillfactor = 10);
+ALTER TABLE ledger.account_stripes ADD COLUMN page_spacer text NOT NULL DEFAULT repeat(' ', 820);
+CLUSTER ledger.account_stripes USING account_stripes_pkey;  -- existing rows move to pages of their own
 """
 
 TRIGGERS = """
@@ -287,6 +298,8 @@ def upgrade() -> None:
 # ---- back to revision 0002 -----------------------------------------------------------------------
 
 DOWNGRADE_KEYS = """
+ALTER TABLE ledger.account_stripes DROP COLUMN page_spacer;
+ALTER TABLE ledger.account_stripes SET (fillfactor = 50);
 ALTER FUNCTION ledger.check_entry_balanced() RESET enable_seqscan;
 DROP TRIGGER accounts_keys_fixed ON ledger.accounts;
 DROP TRIGGER accounts_never_truncated ON ledger.accounts;
