@@ -244,6 +244,10 @@ APP_ROLE_WRITES = [
     "SELECT community_id, kind, now(), 'sneaky', 'x', 2 FROM ledger.entries WHERE id = {entry}",
     "INSERT INTO ledger.postings (entry_id, community_id, account_id, unit, amount) "
     "SELECT entry_id, community_id, account_id, unit, amount FROM ledger.postings WHERE entry_id = {entry}",
+    # The mark post_entry puts on its own inserts (to skip re-checking them) opens no door for the service.
+    "SELECT set_config('linli.inside_post_entry', 'on', false); "
+    "INSERT INTO ledger.postings (entry_id, community_id, account_id, unit, amount) "
+    "SELECT entry_id, community_id, account_id, unit, amount FROM ledger.postings WHERE entry_id = {entry}",
     "UPDATE ledger.accounts SET balance = balance + 1000 WHERE id = {wallet}",
     "UPDATE ledger.accounts SET held = 0 WHERE id = {wallet}",
     "DELETE FROM ledger.accounts WHERE id = {wallet}",

@@ -100,6 +100,17 @@ BEGIN
         USING ERRCODE = 'LE020';
 END $$;
 
+-- ledger.post_entry has checked all of this already, in its validation statement, for the one entry it
+-- has just created (it marks its own inserts with linli.inside_post_entry, a setting of its SET clause). The
+-- trigger checks every other writer: SQL by hand, a script, a future function. Skipping it for post_entry's
+-- own inserts saves 5-8 % of a transfer. The service's role cannot insert postings at all, marked or not.
+DROP TRIGGER postings_into_open_entries ON ledger.postings;
+CREATE TRIGGER postings_into_open_entries AFTER INSERT ON ledger.postings
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT
+    WHEN (current_setting('linli.inside_post_entry', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION ledger.postings_only_into_open_entries();
+
 -- Postings name accounts without a foreign key, so accounts must stay what postings say they are.
 CREATE FUNCTION ledger.keep_accounts() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -136,6 +147,8 @@ SET plan_cache_mode = force_generic_plan
 -- Those plans then live as long as the session: made on a young community's nearly empty tables, they must
 -- not be sequential scans that grow with the ledger.
 SET enable_seqscan = off
+-- Its own postings are checked by its validation statement; the reference trigger checks everyone else's.
+SET linli.inside_post_entry = 'on'
 SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -298,6 +311,10 @@ def upgrade() -> None:
 # ---- back to revision 0002 -----------------------------------------------------------------------
 
 DOWNGRADE_KEYS = """
+DROP TRIGGER postings_into_open_entries ON ledger.postings;
+CREATE TRIGGER postings_into_open_entries AFTER INSERT ON ledger.postings
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.postings_only_into_open_entries();
 ALTER TABLE ledger.account_stripes DROP COLUMN page_spacer;
 ALTER TABLE ledger.account_stripes SET (fillfactor = 50);
 ALTER FUNCTION ledger.check_entry_balanced() RESET enable_seqscan;
