@@ -60,6 +60,7 @@ ALTER TABLE ledger.holds ADD CONSTRAINT holds_entry_fkey FOREIGN KEY (entry_id, 
 ALTER TABLE ledger.account_stripes SET (fillfactor = 10);
 ALTER TABLE ledger.account_stripes ADD COLUMN page_spacer text NOT NULL DEFAULT repeat(' ', 820);
 CLUSTER ledger.account_stripes USING account_stripes_pkey;  -- existing rows move to pages of their own
+ALTER TABLE ledger.account_stripes SET WITHOUT CLUSTER;  -- a one-off rewrite, not a standing order
 """
 
 TRIGGERS = """
