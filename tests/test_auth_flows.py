@@ -625,3 +625,14 @@ async def test_remembered_access_still_puts_each_request_in_its_own_community(
         codes = {a["code"] for a in r.json()}
         assert f"escrow:only-in-{own}" in codes
         assert f"escrow:only-in-{other}" not in codes
+
+
+async def test_a_suspended_member_is_refused_on_the_very_next_request(
+    client: Client, conn: Any, owner_conn: asyncpg.Connection
+) -> None:
+    slug, phone, member = await signed_up(client, roles=["admin"])
+    mine = {"Authorization": f"Bearer {await bearer_token(conn, await person_id(owner_conn, phone))}"}
+    assert (await client.get(f"{API}/{slug}/trial-balance", headers=mine)).status_code == 200
+    suspended = await client.post(f"{API}/{slug}/members/{member['id']}/status", json={"status": "suspended"})
+    assert suspended.status_code == 200, suspended.text
+    await assert_problem(client, await client.get(f"{API}/{slug}/trial-balance", headers=mine), 403, "forbidden")
