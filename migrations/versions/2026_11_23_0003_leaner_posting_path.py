@@ -16,7 +16,8 @@ Every law of revision 0001 still holds; what changes is how much work each posti
   for all its rows, that each posting names an entry and an account of its own
   community and the account's unit. What a foreign key also guaranteed afterwards
   (the referenced row stays) holds because entries are append-only and accounts can
-  now be neither deleted nor re-keyed (id, community, unit), by anyone.
+  now be neither deleted nor re-keyed (id, community, unit), by anyone. post_entry's own
+  inserts skip that trigger: its validation statement has checked the same rows already.
 - Each stripe of an unbounded account gets a heap page of its own, so concurrent writers into
   one hot account no longer queue for one page's lock.
 - post_entry validates, locks and checks bounds in one statement (was three), takes the
