@@ -528,7 +528,8 @@ async def test_a_volunteer_cannot_act_on_behalf_of_anyone(
     client: Client, fresh: Client, conn: Any, owner_conn: asyncpg.Connection
 ) -> None:
     """Every operation that records an actor is admin-only today, so the policy guard refuses a volunteer before
-    the X-On-Behalf-Of check in provide_actor is reached; this pins the user-visible outcome (403, nothing posted)."""
+    the X-On-Behalf-Of check in actor_of (points/ledger_web.py) is reached; this pins the user-visible outcome
+    (403, nothing posted)."""
     slug, phone, volunteer = await signed_up(client)
     elder = await add_member(client, slug)
     issuance = await open_account(client, slug, "issuance", normal_side="debit", lower_bound=None)

@@ -6,8 +6,9 @@ two database round trips per request before any work is done; remembering both
 for RECENT_S seconds makes the posting path one round trip.
 
 The price, per process: a revoked or expired token, a revoked role, a suspended
-member or a new household keeps its old effect for at most RECENT_S seconds in
-the *other* server processes. This process forgets at once: every change of
+member or a street admin's change keeps its old effect for at most RECENT_S
+seconds in the *other* server processes. (Households are not affected: the
+award conflict-of-interest check reads them from the database each time.) This process forgets at once: every change of
 tokens, roles, membership or the org tree calls ``forget_person`` or
 ``forget_everyone`` (points/auth/web.py, points/members/service.py).
 """
