@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from ledger.errors import from_database
+from ledger.errors import CommunityMismatch, from_database
 
 
 class Row(Protocol):
@@ -64,22 +64,40 @@ async def fetchval(conn: Connection, query: str, *args: Any) -> Any:
 # keeps serving one community pays for this once, not per call.
 
 _entered: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+# Inside transaction(): the tenant in force in the open transaction (None: no tenant), so that entering the same
+# community again costs nothing there either. Absent outside transaction() (e.g. in a bare conn.transaction()).
+_in_tx: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+
+
+def _in_transaction(conn: Connection) -> bool:
+    return bool(getattr(conn, "is_in_transaction", lambda: False)())
 
 
 async def enter(conn: Connection, community_id: int) -> None:
     """Make ``community_id`` the tenant of this connection's session (or of its open transaction)."""
-    in_transaction = getattr(conn, "is_in_transaction", lambda: False)()
-    if not in_transaction and _entered.get(conn) == community_id:
+    if not _in_transaction(conn):
+        if _entered.get(conn) == community_id:
+            return
+        await conn.execute("SELECT set_config('linli.community_id', $1, false)", str(community_id))
+        _entered[conn] = community_id
+        return
+    if conn in _in_tx and _in_tx[conn] == community_id:
         return
     # Inside a transaction the setting is local to it: a rollback must not leave a stale tenant behind.
-    await conn.execute("SELECT set_config('linli.community_id', $1, $2)", str(community_id), in_transaction)
-    if not in_transaction:
-        _entered[conn] = community_id
+    await conn.execute("SELECT set_config('linli.community_id', $1, true)", str(community_id))
+    if conn in _in_tx:
+        _in_tx[conn] = community_id
 
 
 async def leave(conn: Connection) -> None:
     """No tenant: tenant tables look empty."""
-    if _entered.pop(conn, None) is not None or getattr(conn, "is_in_transaction", lambda: False)():
+    if _in_transaction(conn):
+        if conn not in _in_tx or _in_tx[conn] is not None:
+            await conn.execute("SELECT set_config('linli.community_id', '', true)")
+            if conn in _in_tx:
+                _in_tx[conn] = None
+        return
+    if _entered.pop(conn, None) is not None:
         await conn.execute("SELECT set_config('linli.community_id', '', false)")
 
 
@@ -89,3 +107,45 @@ def entered(conn: Connection, community_id: int | None) -> None:
         _entered.pop(conn, None)
     else:
         _entered[conn] = community_id
+
+
+def current_tenant(conn: Connection) -> int | None:
+    """The community this connection is known to be entered in (None: none, or not known)."""
+    if conn in _in_tx:
+        return _in_tx[conn]
+    return _entered.get(conn)
+
+
+def require_tenant(conn: Connection, community_id: int) -> None:
+    """Writing functions refuse a community other than the one the connection is entered in: the caller checked
+    access to that one (the database refuses it as well, migration 0004)."""
+    tenant = current_tenant(conn)
+    if tenant is not None and tenant != community_id:
+        raise CommunityMismatch(
+            f"this connection works in community {tenant}, not {community_id}",
+            entered_community_id=tenant,
+            community_id=community_id,
+        )
+
+
+@asynccontextmanager
+async def transaction(conn: Any) -> AsyncIterator[None]:
+    """All or nothing: the statements inside commit together when the block ends, or none of them do.
+
+    Every service operation that writes more than one statement runs inside one (one way, used everywhere;
+    docs/ARCHITECTURE.md). Nested use becomes a savepoint. A single ledger call (post_entry, place_hold ...) is
+    atomic by itself and needs none, which keeps the posting path one round trip.
+    """
+    nested = conn in _in_tx
+    before = _in_tx.get(conn) if nested else _entered.get(conn)
+    _in_tx[conn] = before
+    try:
+        async with conn.transaction():
+            yield
+    except BaseException:
+        if nested:
+            _in_tx[conn] = before  # the savepoint's SET LOCAL was rolled back with it
+        raise
+    finally:
+        if not nested:
+            _in_tx.pop(conn, None)  # the transaction's SET LOCAL ended with it; the session's tenant holds again

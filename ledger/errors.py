@@ -110,6 +110,13 @@ class DuplicateCode(LedgerError):
     code = "duplicate_code"
 
 
+class CommunityMismatch(LedgerError):
+    """A write named a community other than the one its connection is entered in: a bug in the caller, which
+    checked access to the community it entered. Raised by the ledger and by the database (SQLSTATE LE013)."""
+
+    code = "community_mismatch"
+
+
 class AppendOnlyViolation(LedgerError):
     """Someone tried to change or delete a posted entry. Raised only by the database."""
 
@@ -129,6 +136,7 @@ _BY_SQLSTATE: dict[str, type[LedgerError]] = {
     "LE010": HoldExpired,
     "LE011": InvalidEntry,
     "LE012": UpperBoundExceeded,
+    "LE013": CommunityMismatch,
     "LE020": AppendOnlyViolation,
 }
 

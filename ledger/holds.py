@@ -96,6 +96,7 @@ async def place_hold(
         problems.append("a hold needs two different accounts")
     if problems:
         raise InvalidEntry(problems[0], problems)
+    db.require_tenant(conn, community_id)
     row = await db.fetchrow(
         conn,
         f"SELECT r.replayed, {_HOLD_COLUMNS} FROM ledger.place_hold($1, $2, $3, $4, $5, $6, $7, $8, $9) r",
@@ -129,6 +130,7 @@ async def post_hold(
         problems.append("the amount to post must be positive")
     if problems:
         raise InvalidEntry(problems[0], problems)
+    db.require_tenant(conn, community_id)
     rows = await db.fetch(
         conn,
         "SELECT * FROM ledger.post_hold($1, $2, $3, $4, $5, $6)",
@@ -144,6 +146,7 @@ async def post_hold(
 
 async def void_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hold:
     """Release the hold. Voiding a hold that is already voided or expired changes nothing."""
+    db.require_tenant(conn, community_id)
     row = await db.fetchrow(
         conn, f"SELECT r.replayed, {_HOLD_COLUMNS} FROM ledger.void_hold($1, $2) r", community_id, hold_id
     )
@@ -169,5 +172,6 @@ async def get_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hold
 
 async def expire_holds(conn: db.Connection, community_id: int) -> int:
     """Mark every lapsed hold of the community expired and release what it reserved; returns how many."""
+    db.require_tenant(conn, community_id)
     count: int = await conn.fetchval("SELECT ledger.expire_holds($1)", community_id)
     return count

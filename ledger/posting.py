@@ -37,6 +37,7 @@ def canonical_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
 
 async def post_entry(conn: db.Connection, community_id: int, entry: NewEntry) -> PostedEntry:
     require_valid(entry)
+    db.require_tenant(conn, community_id)
     lines = canonical_lines(entry.lines)
     rows = await db.fetch(
         conn,
@@ -73,6 +74,7 @@ async def reverse_entry(
     problems += check_text("actor", actor, MAX_ACTOR_CHARS)
     if problems:
         raise InvalidEntry(problems[0], problems)
+    db.require_tenant(conn, community_id)
     rows = await db.fetch(conn, _REVERSE, community_id, entry_id, reason, actor, idempotency_key, memo)
     return posted_entry_from_rows(rows)
 

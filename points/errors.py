@@ -36,6 +36,7 @@ LEDGER_STATUS: dict[type[le.LedgerError], tuple[int, str]] = {
     le.HoldExpired: (409, "The hold has expired"),
     le.DuplicateCode: (409, "That code is already taken"),
     le.AppendOnlyViolation: (500, "Ledger rows cannot be changed"),
+    le.CommunityMismatch: (500, "A write named another community than the one entered"),
 }
 
 ACCESS_STATUS: dict[type[ae.AccessError], tuple[int, str]] = {

@@ -51,6 +51,7 @@ async def book(conn: Any, community: ledger.Community, issuance: ledger.Account)
     other_issuance = await ledger.open_account(conn, other.id, "issuance", normal_side="debit", lower_bound=None)
     foreign = await ledger.open_account(conn, other.id, "volunteer:alice")
     await fund(conn, other, other_issuance, foreign, 100)
+    await db.enter(conn, community.id)  # the ledger writes only in the community its connection is entered in
     return Book(community, issuance, alice, bob, clock, clock_wallet, foreign, other)
 
 
