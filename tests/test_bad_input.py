@@ -421,10 +421,12 @@ async def test_bad_hold_postings_and_reversals_write_nothing(owner_conn: Any, co
             await ledger.post_hold(NoRoundTrip(), c, hold.id, idempotency_key=f"p{amount}", amount=amount)
     with pytest.raises(errors.InvalidEntry):  # more than is held: only the database knows
         await ledger.post_hold(conn, c, hold.id, idempotency_key="p-big", amount=31)
+    await db.enter(conn, book.other.id)  # as a caller entered in the other community
     with pytest.raises(errors.HoldNotFound):
         await ledger.post_hold(conn, book.other.id, hold.id, idempotency_key="p-x")
     with pytest.raises(errors.HoldNotFound):
         await ledger.void_hold(conn, book.other.id, hold.id)
+    await db.enter(conn, c)
     with pytest.raises(errors.AlreadyReversed):
         await ledger.reverse_entry(conn, c, entry.id, reason="再撤销", idempotency_key="r-2")
     with pytest.raises(errors.IdempotencyConflict):  # the key already names the entry itself

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ledger
+from ledger import db as ledger_db
 from ledger import errors
 from ledger.accounts import add_unit
 from ledger.integrity import verify
@@ -445,6 +446,7 @@ async def test_racing_reversals_book_exactly_one(
     )
     async with db.connection(engine) as other:
         other_pid = await other.fetchval("SELECT pg_backend_pid()")
+        await ledger_db.enter(other, community.id)  # pooled: may be entered elsewhere
         async with conn.transaction():
             first = await ledger.reverse_entry(conn, community.id, entry.id, reason="重复发放", idempotency_key="rev-a")
             # The second reversal passes the "already reversed?" check (the first is not committed yet)
@@ -481,6 +483,7 @@ async def test_many_concurrent_reversals_one_succeeds(
 
     async def reverse(i: int) -> ledger.PostedEntry:
         async with db.connection(engine) as c:
+            await ledger_db.enter(c, community.id)
             return await ledger.reverse_entry(c, community.id, entry.id, reason="撤销", idempotency_key=f"rev-{i}")
 
     results = await asyncio.gather(*(reverse(i) for i in range(5)), return_exceptions=True)

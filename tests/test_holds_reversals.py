@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import ledger
-from ledger import errors
+from ledger import db, errors
 from ledger.holds import get_hold
 from ledger.integrity import verify
 from ledger.queries import get_entry, history, trial_balance
@@ -433,6 +433,7 @@ async def test_reversing_an_unknown_or_foreign_entry_is_not_found(
     with pytest.raises(errors.EntryNotFound) as caught:
         await ledger.reverse_entry(conn, community.id, unknown, reason="?", idempotency_key=key("undo"))
     assert caught.value.data == {"entry_id": unknown}
+    await db.enter(conn, other.id)  # as a caller entered in the other community
     with pytest.raises(errors.EntryNotFound) as caught:
         await ledger.reverse_entry(conn, other.id, award.id, reason="跨社区", idempotency_key=key("undo"))
     assert caught.value.data == {"entry_id": award.id}

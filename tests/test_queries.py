@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ledger
+from ledger import db as ledger_db
 from ledger import errors
 from ledger.accounts import add_unit
 from ledger.queries import MAX_PAGE, balance_as_of, balances, get_entry, history, trial_balance
@@ -401,6 +402,7 @@ async def spread_over_stripes(
         conns = [await stack.enter_async_context(db.connection(engine)) for _ in range(8)]
         by_stripe: dict[int, Any] = {}
         for c in conns:
+            await ledger_db.enter(c, community.id)  # pooled: it may still be entered in another test's community
             by_stripe.setdefault(await c.fetchval("SELECT pg_backend_pid() % 16"), c)
         assert len(by_stripe) >= 2, "eight connections all landed in one stripe"
         spread = list(by_stripe.values())
