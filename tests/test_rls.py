@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ledger
 from ledger import db as ledger_db
+from ledger import errors
 from points import db
 from tests.conftest import fund, new_slug
 
@@ -130,3 +131,46 @@ async def test_posting_works_from_a_session_in_no_community(engine: AsyncEngine,
         posted = await fund(fresh, community, issuance, wallet, 7)
         assert len(posted.postings) == 2
     assert (await ledger.balance(conn, community.id, wallet.id)).balance == 7
+
+
+async def test_ledger_writes_refuse_a_community_other_than_the_one_entered(
+    conn: Any, owner_conn: asyncpg.Connection, two_communities: tuple[ledger.Community, ledger.Community]
+) -> None:
+    """A caller entered in the east community (whose access the guard checked) cannot post, reverse or hold in
+    the west one by naming it: the ledger refuses in Python, and the database refuses the same SQL underneath."""
+    east, west = two_communities
+    west_accounts = [r["id"] for r in await owner_conn.fetch(
+        "SELECT id FROM ledger.accounts WHERE community_id = $1 ORDER BY id", west.id
+    )]  # fmt: skip
+    west_entry = await owner_conn.fetchval("SELECT max(id) FROM ledger.entries WHERE community_id = $1", west.id)
+    west_hold = await owner_conn.fetchval("SELECT max(id) FROM ledger.holds WHERE community_id = $1", west.id)
+    counts = "SELECT (SELECT count(*) FROM ledger.entries WHERE community_id = $1), " \
+             "(SELECT count(*) FROM ledger.holds WHERE community_id = $1 AND status = 'active')"  # fmt: skip
+    before = await owner_conn.fetchrow(counts, west.id)
+    await ledger_db.enter(conn, east.id)
+    entry = ledger.NewEntry("transfer", (ledger.Line(west_accounts[0], 1), ledger.Line(west_accounts[1], -1)), "x")
+    attempts = [
+        ledger.post_entry(conn, west.id, entry),
+        ledger.reverse_entry(conn, west.id, west_entry, reason="跨社区", idempotency_key="x"),
+        ledger.void_hold(conn, west.id, west_hold),
+        ledger.place_hold(
+            conn, west.id, account_id=west_accounts[1], counter_account_id=west_accounts[0], amount=1, kind="swap",
+            timeout_s=60, idempotency_key="x",
+        ),
+    ]  # fmt: skip
+    for attempt in attempts:
+        with pytest.raises(errors.CommunityMismatch):
+            await attempt
+    raw = [
+        ("SELECT * FROM ledger.post_entry($1, 'transfer', '', '{}', NULL, NULL, 'raw', $2, $3)",
+         (west.id, west_accounts[:2], [1, -1])),
+        ("SELECT * FROM ledger.reverse_entry($1, $2, 'raw', NULL, 'raw-r', NULL)", (west.id, west_entry)),
+        ("SELECT * FROM ledger.void_hold($1, $2)", (west.id, west_hold)),
+    ]  # fmt: skip
+    for sql, args in raw:
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await conn.fetch(sql, *args)
+        assert refused.value.sqlstate == "LE013"
+    assert await owner_conn.fetchrow(counts, west.id) == before
+    await ledger_db.enter(conn, west.id)  # entered there, the same hold is voided as usual
+    assert (await ledger.void_hold(conn, west.id, west_hold)).status == "voided"
