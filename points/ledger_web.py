@@ -24,18 +24,13 @@ from ledger import holds as ledger_holds
 from ledger import queries
 from ledger.errors import HoldNotFound
 from ledger.model import Line, NewEntry
+from points import entries
 from points.auth.access import Access, current_access
 from points.auth.errors import Forbidden, InvalidRequest
-from points.auth.identity import Principal, audit
+from points.auth.identity import Principal
+from points.communities import FirstAdmin, open_community
 from points.community_cache import CommunityCache
-from points.members.service import (
-    audit_correction,
-    check_account_code,
-    communities_visible_to,
-    create_member,
-    get_member,
-    refuse_award_to_own_household,
-)
+from points.members.service import check_account_code, communities_visible_to, get_member
 from points.request_db import request_connection
 
 IdempotencyKey = Annotated[
@@ -273,18 +268,9 @@ class CommunitiesController(Controller):
     async def create(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[CommunityIn]) -> CommunityOut:
         """Open a community (the tenant) with its points unit and, usually, its first admin. Operators only."""
         operator: Principal = request.user
-        c = await ledger.create_community(conn, data.slug, data.name)
-        await audit(conn, "community.created", community_id=c.id, actor_person_id=operator.person_id, subject=c.slug)
-        if data.admin is not None:
-            await create_member(
-                conn,
-                c.id,
-                actor_person_id=operator.person_id,
-                display_name=data.admin.display_name,
-                phone=data.admin.phone,
-                password=data.admin.password,
-                roles=("admin", "volunteer"),
-            )
+        admin = data.admin
+        first_admin = None if admin is None else FirstAdmin(admin.display_name, admin.phone, admin.password)
+        c = await open_community(conn, data.slug, data.name, operator_person_id=operator.person_id, admin=first_admin)
         return CommunityOut(c.id, c.slug, c.name)
 
     @get("/", operation_id="listCommunities")
@@ -382,9 +368,6 @@ class LedgerController(Controller):
     ) -> Response[EntryOut]:
         """Post an entry: 201 when posted, 200 when this was a retry of one already posted. An award may not
         credit the poster's own wallet or their household's (403 conflict_of_interest)."""
-        if data.kind == "award":
-            credited = [p.account_id for p in data.postings if p.amount > 0]
-            await refuse_award_to_own_household(here.conn, here.community_id, here.access.member_id, credited)
         entry = NewEntry(
             kind=data.kind,
             lines=tuple(Line(p.account_id, p.amount) for p in data.postings),
@@ -394,7 +377,7 @@ class LedgerController(Controller):
             actor=here.actor,
             effective_at=data.effective_at,
         )
-        return _entry_out(await ledger.post_entry(here.conn, here.community_id, entry))
+        return _entry_out(await entries.post_entry(here.conn, here.access, entry))
 
     @get("/entries/{entry_id:int}", operation_id="getEntry")
     async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: FromPath[int]) -> EntryDetailOut:
@@ -419,17 +402,15 @@ class LedgerController(Controller):
         self, here: Here, entry_id: FromPath[int], data: JSONBody[ReversalIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
-        posted = await ledger.reverse_entry(
+        posted = await entries.reverse_entry(
             here.conn,
-            here.community_id,
+            here.access,
             entry_id,
             reason=data.reason,
             idempotency_key=idempotency_key,
             actor=here.actor,
             memo=data.memo,
         )
-        if not posted.replayed:  # a correction is a privileged action: it goes to the audit trail once
-            await audit_correction(here.conn, here.community_id, here.access, entry_id, posted.id, data.reason)
         return _entry_out(posted)
 
     @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)

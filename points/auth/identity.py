@@ -140,25 +140,39 @@ async def set_password(conn: db.Connection, person_id: int, password: str) -> No
     )
 
 
-async def person_for_phone(conn: db.Connection, phone: str, password: str | None = None) -> int:
-    """The person with this phone number, created if new (with a password, if given)."""
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    """A phone number checked and normalised, with its password already hashed (if one was given)."""
+
+    phone: str
+    password_hash: str | None
+
+
+async def new_person(phone: str, password: str | None = None) -> NewPerson:
+    """Check a phone number and password and hash the password, before any transaction opens: the hash takes
+    tens of milliseconds and must not hold locks while it runs."""
     phone = normalise_phone(phone)
-    password_hash = None
-    if password is not None:
-        problems = passwords.check_new_password(password)
-        if problems:
-            raise InvalidRequest(problems[0])
-        password_hash = await anyio.to_thread.run_sync(passwords.hash_password, password)
+    if password is None:
+        return NewPerson(phone, None)
+    problems = passwords.check_new_password(password)
+    if problems:
+        raise InvalidRequest(problems[0])
+    return NewPerson(phone, await anyio.to_thread.run_sync(passwords.hash_password, password))
+
+
+async def person_for_phone(conn: db.Connection, person: NewPerson) -> int:
+    """The person with this phone number, created if new (with the password, if given)."""
     person_id: int | None = await conn.fetchval(
         "INSERT INTO points.people (phone, password_hash) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING RETURNING id",
-        phone,
-        password_hash,
+        person.phone,
+        person.password_hash,
     )
     if person_id is None:
-        person_id = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", phone)
-        if password_hash is not None:
+        if person.password_hash is not None:
             raise Conflict("this phone number already has an account; its owner sets their own password")
-    assert person_id is not None
+        person_id = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", person.phone)
+    if person_id is None:  # deleted between the two statements: only the owner deletes people
+        raise Conflict("this phone number's account changed meanwhile; try again")
     return person_id
 
 
@@ -192,24 +206,25 @@ async def create_token(
     if principal.token_community_id is not None:
         raise InvalidRequest("a device token cannot create tokens")
     secret, secret_hash = tokens.new_token()
-    row = await conn.fetchrow(
-        "INSERT INTO points.api_tokens (person_id, community_id, kind, name, secret_hash, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) RETURNING *",
-        principal.person_id,
-        community_id,
-        kind,
-        name,
-        secret_hash,
-        days,
-    )
-    await audit(
-        conn,
-        "token.created",
-        community_id=None,
-        actor_person_id=principal.person_id,
-        subject=f"token {row['id']}",
-        detail={"kind": kind, "name": name, "community_id": community_id},
-    )
+    async with db.transaction(conn):
+        row = await conn.fetchrow(
+            "INSERT INTO points.api_tokens (person_id, community_id, kind, name, secret_hash, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) RETURNING *",
+            principal.person_id,
+            community_id,
+            kind,
+            name,
+            secret_hash,
+            days,
+        )
+        await audit(
+            conn,
+            "token.created",
+            community_id=None,
+            actor_person_id=principal.person_id,
+            subject=f"token {row['id']}",
+            detail={"kind": kind, "name": name, "community_id": community_id},
+        )
     return secret, _token(row)
 
 
@@ -232,15 +247,16 @@ async def list_tokens(conn: db.Connection, person_id: int) -> list[TokenInfo]:
 
 
 async def revoke_token(conn: db.Connection, person_id: int, token_id: int) -> TokenInfo:
-    row = await conn.fetchrow(
-        "UPDATE points.api_tokens SET revoked_at = coalesce(revoked_at, now()) "
-        "WHERE id = $1 AND person_id = $2 RETURNING *",
-        token_id,
-        person_id,
-    )
-    if row is None:
-        raise NotFound(f"no token {token_id} of yours")
-    await audit(conn, "token.revoked", community_id=None, actor_person_id=person_id, subject=f"token {token_id}")
+    async with db.transaction(conn):
+        row = await conn.fetchrow(
+            "UPDATE points.api_tokens SET revoked_at = coalesce(revoked_at, now()) "
+            "WHERE id = $1 AND person_id = $2 RETURNING *",
+            token_id,
+            person_id,
+        )
+        if row is None:
+            raise NotFound(f"no token {token_id} of yours")
+        await audit(conn, "token.revoked", community_id=None, actor_person_id=person_id, subject=f"token {token_id}")
     return _token(row)
 
 

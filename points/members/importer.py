@@ -126,8 +126,7 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
     report.errors.sort(key=lambda e: int(str(e["line"])))
     if dry_run or report.errors:
         return report
-    async with conn.transaction():  # all rows or none
-        await db.enter(conn, community_id)
+    async with db.transaction(conn):  # all rows or none
         for r in rows:
             await service.create_member(
                 conn,

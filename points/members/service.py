@@ -139,41 +139,49 @@ async def create_member(
     place_id: int | None = None,
     roles: tuple[str, ...] = ("volunteer",),
 ) -> Member:
-    """Add a member; their points wallet opens with them. Without a phone they never sign in (代办 only)."""
+    """Add a member; their points wallet opens with them. Without a phone they never sign in (代办 only).
+
+    All or nothing: the person, the household, the member, the roles and the audit row commit together."""
     _check_name(display_name)
     for role in roles:
         if role not in COMMUNITY_ROLES:
             raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
-    person_id = await identity.person_for_phone(conn, phone, password) if phone else None
-    household_id = await household_id_for(conn, community_id, household)
-    place = await place_id_for(conn, community_id, place_id)
-    await db.enter(conn, community_id)
-    try:
-        row = await conn.fetchrow(
-            "SELECT * FROM points.add_member($1, $2, $3, $4, $5)",
-            community_id,
-            display_name.strip(),
-            person_id,
-            household_id,
-            place,
+    if household is not None and household.strip():
+        _check_name(household, "a household label")
+    # Checked and hashed before the transaction opens: hashing takes tens of milliseconds.
+    new_person = await identity.new_person(phone, password) if phone else None
+    async with db.transaction(conn):
+        person_id = await identity.person_for_phone(conn, new_person) if new_person else None
+        household_id = await household_id_for(conn, community_id, household)
+        place = await place_id_for(conn, community_id, place_id)
+        await db.enter(conn, community_id)
+        try:
+            row = await conn.fetchrow(
+                "SELECT * FROM points.add_member($1, $2, $3, $4, $5)",
+                community_id,
+                display_name.strip(),
+                person_id,
+                household_id,
+                place,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "members_person_once":
+                raise Conflict("this phone number is already a member of this community") from exc
+            raise Conflict("the wallet code for this member is taken by an account opened by hand") from exc
+        for role in roles:
+            await _insert_grant(conn, community_id, row["id"], role, None, actor_person_id)
+        await identity.audit(
+            conn,
+            "member.created",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"member {row['id']}",
+            detail={"roles": list(roles)},
         )
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "members_person_once":
-            raise Conflict("this phone number is already a member of this community") from exc
-        raise Conflict(f"the wallet code for this member is taken: {exc.detail}") from exc
-    for role in roles:
-        await _insert_grant(conn, community_id, row["id"], role, None, actor_person_id)
-    await identity.audit(
-        conn,
-        "member.created",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"member {row['id']}",
-        detail={"roles": list(roles)},
-    )
+        member = await get_member(conn, community_id, row["id"])
     if person_id is not None:
         recent.forget_person(person_id)  # a member now: no stale "not a member" from the last few seconds
-    return await get_member(conn, community_id, row["id"])
+    return member
 
 
 async def _insert_grant(
@@ -203,42 +211,46 @@ async def grant_role(
         raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
     if place_id is not None and role != ORGANIZER:
         raise InvalidRequest("only the organizer role is scoped to a compound or grid")
-    await get_member(conn, community_id, member_id)
-    await place_id_for(conn, community_id, place_id)
-    await _insert_grant(conn, community_id, member_id, role, place_id, actor_person_id)
-    await identity.audit(
-        conn,
-        "role.granted",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"member {member_id}",
-        detail={"role": role, "place_id": place_id},
-    )
-    return _forgotten(await get_member(conn, community_id, member_id))
+    async with db.transaction(conn):
+        await get_member(conn, community_id, member_id)
+        await place_id_for(conn, community_id, place_id)
+        await _insert_grant(conn, community_id, member_id, role, place_id, actor_person_id)
+        await identity.audit(
+            conn,
+            "role.granted",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"member {member_id}",
+            detail={"role": role, "place_id": place_id},
+        )
+        member = await get_member(conn, community_id, member_id)
+    return _forgotten(member)
 
 
 async def revoke_role(
     conn: db.Connection, community_id: int, member_id: int, role: str, *, actor_person_id: int
 ) -> Member:
-    await get_member(conn, community_id, member_id)
-    status = await conn.execute(
-        "UPDATE points.role_grants SET revoked_at = now() "
-        "WHERE member_id = $1 AND community_id = $2 AND role = $3 AND revoked_at IS NULL",
-        member_id,
-        community_id,
-        role,
-    )
-    if status.endswith(" 0"):
-        raise NotFound(f"member {member_id} does not hold the role {role}")
-    await identity.audit(
-        conn,
-        "role.revoked",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"member {member_id}",
-        detail={"role": role},
-    )
-    return _forgotten(await get_member(conn, community_id, member_id))
+    async with db.transaction(conn):
+        await get_member(conn, community_id, member_id)
+        status = await conn.execute(
+            "UPDATE points.role_grants SET revoked_at = now() "
+            "WHERE member_id = $1 AND community_id = $2 AND role = $3 AND revoked_at IS NULL",
+            member_id,
+            community_id,
+            role,
+        )
+        if status.endswith(" 0"):
+            raise NotFound(f"member {member_id} does not hold the role {role}")
+        await identity.audit(
+            conn,
+            "role.revoked",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"member {member_id}",
+            detail={"role": role},
+        )
+        member = await get_member(conn, community_id, member_id)
+    return _forgotten(member)
 
 
 async def set_status(
@@ -246,19 +258,21 @@ async def set_status(
 ) -> Member:
     if status not in MEMBER_STATUSES:
         raise InvalidRequest(f"a status is one of {', '.join(MEMBER_STATUSES)}")
-    await get_member(conn, community_id, member_id)
-    await conn.execute(
-        "UPDATE points.members SET status = $3 WHERE id = $1 AND community_id = $2", member_id, community_id, status
-    )
-    await identity.audit(
-        conn,
-        "member.status",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"member {member_id}",
-        detail={"status": status},
-    )
-    return _forgotten(await get_member(conn, community_id, member_id))
+    async with db.transaction(conn):
+        await get_member(conn, community_id, member_id)
+        await conn.execute(
+            "UPDATE points.members SET status = $3 WHERE id = $1 AND community_id = $2", member_id, community_id, status
+        )
+        await identity.audit(
+            conn,
+            "member.status",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"member {member_id}",
+            detail={"status": status},
+        )
+        member = await get_member(conn, community_id, member_id)
+    return _forgotten(member)
 
 
 async def create_place(
@@ -267,26 +281,27 @@ async def create_place(
     if level not in PLACE_LEVELS:
         raise InvalidRequest(f"a level is one of {', '.join(PLACE_LEVELS)}")
     _check_name(name, "a place name")
-    await place_id_for(conn, community_id, parent_id)
-    try:
-        place_id: int = await conn.fetchval(
-            "INSERT INTO points.places (community_id, parent_id, level, name) VALUES ($1, $2, $3, $4) RETURNING id",
-            community_id,
-            parent_id,
-            level,
-            name.strip(),
+    async with db.transaction(conn):
+        await place_id_for(conn, community_id, parent_id)
+        try:
+            place_id: int = await conn.fetchval(
+                "INSERT INTO points.places (community_id, parent_id, level, name) VALUES ($1, $2, $3, $4) RETURNING id",
+                community_id,
+                parent_id,
+                level,
+                name.strip(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict("a place of that name is already there") from exc
+        await identity.audit(
+            conn,
+            "place.created",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"place {place_id}",
+            detail={"level": level},
         )
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict("a place of that name is already there") from exc
-    await identity.audit(
-        conn,
-        "place.created",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"place {place_id}",
-        detail={"level": level},
-    )
-    return place_id
+        return place_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,68 +379,69 @@ async def create_region(
     _check_name(name, "a region name")
     if level == "city" and parent_id is not None:
         raise InvalidRequest("a city is at the top of the tree")
-    if parent_id is not None and not await conn.fetchval(
-        "SELECT 1 FROM points.regions WHERE id = $1 AND level = 'city'", parent_id
-    ):
-        raise NotFound(f"no city {parent_id}")
-    region_id: int = await conn.fetchval(
-        "INSERT INTO points.regions (parent_id, level, name) VALUES ($1, $2, $3) RETURNING id",
-        parent_id,
-        level,
-        name.strip(),
-    )
-    await db.leave(conn)
-    await identity.audit(
-        conn,
-        "region.created",
-        community_id=None,
-        actor_person_id=actor_person_id,
-        subject=f"region {region_id}",
-        detail={"level": level, "name": name},
-    )
-    return region_id
+    async with db.transaction(conn):
+        if parent_id is not None and not await conn.fetchval(
+            "SELECT 1 FROM points.regions WHERE id = $1 AND level = 'city'", parent_id
+        ):
+            raise NotFound(f"no city {parent_id}")
+        region_id: int = await conn.fetchval(
+            "INSERT INTO points.regions (parent_id, level, name) VALUES ($1, $2, $3) RETURNING id",
+            parent_id,
+            level,
+            name.strip(),
+        )
+        await identity.audit(
+            conn,
+            "region.created",
+            community_id=None,
+            actor_person_id=actor_person_id,
+            subject=f"region {region_id}",
+            detail={"level": level, "name": name},
+        )
+        return region_id
 
 
 async def grant_region_admin(conn: db.Connection, region_id: int, phone: str, *, actor_person_id: int) -> int:
     """The person with this phone reads every community under the region (a street, or a whole city)."""
     phone = identity.normalise_phone(phone)
-    person_id: int | None = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", phone)
-    if person_id is None:
-        raise NotFound("nobody with that phone number has an account")
-    if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1", region_id):
-        raise NotFound(f"no region {region_id}")
-    await conn.execute(
-        "INSERT INTO points.region_admins (person_id, region_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        person_id,
-        region_id,
-    )
-    await db.leave(conn)
-    await identity.audit(
-        conn,
-        "region.admin_granted",
-        community_id=None,
-        actor_person_id=actor_person_id,
-        subject=f"region {region_id}",
-        detail={"person_id": person_id},
-    )
+    async with db.transaction(conn):
+        person_id: int | None = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", phone)
+        if person_id is None:
+            raise NotFound("nobody with that phone number has an account")
+        if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1", region_id):
+            raise NotFound(f"no region {region_id}")
+        await conn.execute(
+            "INSERT INTO points.region_admins (person_id, region_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            person_id,
+            region_id,
+        )
+        await identity.audit(
+            conn,
+            "region.admin_granted",
+            community_id=None,
+            actor_person_id=actor_person_id,
+            subject=f"region {region_id}",
+            detail={"person_id": person_id},
+        )
     recent.forget_person(person_id)
     return person_id
 
 
 async def set_community_street(conn: db.Connection, community_id: int, street_id: int, *, actor_person_id: int) -> None:
-    if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1 AND level = 'street'", street_id):
-        raise NotFound(f"no street {street_id}")
-    await db.enter(conn, community_id)
-    await conn.execute(
-        "UPDATE points.community_profiles SET street_id = $2 WHERE community_id = $1", community_id, street_id
-    )
-    await identity.audit(
-        conn,
-        "community.street_set",
-        community_id=community_id,
-        actor_person_id=actor_person_id,
-        subject=f"street {street_id}",
-    )
+    async with db.transaction(conn):
+        if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1 AND level = 'street'", street_id):
+            raise NotFound(f"no street {street_id}")
+        await db.enter(conn, community_id)
+        await conn.execute(
+            "UPDATE points.community_profiles SET street_id = $2 WHERE community_id = $1", community_id, street_id
+        )
+        await identity.audit(
+            conn,
+            "community.street_set",
+            community_id=community_id,
+            actor_person_id=actor_person_id,
+            subject=f"street {street_id}",
+        )
     recent.forget_everyone()  # whoever administers the old or the new street reads it differently now
 
 

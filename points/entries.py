@@ -1,0 +1,46 @@
+"""Entries posted and reversed through the API: the ledger call plus the service's own rules around it.
+
+The ledger knows accounts, not people; who may be credited by whom (nobody awards their own household) and
+which corrections go to the audit trail are rules of the service, kept here rather than in the handlers.
+"""
+
+from __future__ import annotations
+
+import ledger
+from ledger import db
+from points.auth.access import Access
+from points.members.service import audit_correction, refuse_award_to_own_household
+
+
+async def post_entry(conn: db.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:
+    """Post ``entry`` in the caller's community. One write: the ledger's single posting call."""
+    if entry.kind == "award":
+        credited = [line.account_id for line in entry.lines if line.amount > 0]
+        await refuse_award_to_own_household(conn, access.community_id, access.member_id, credited)
+    return await ledger.post_entry(conn, access.community_id, entry)
+
+
+async def reverse_entry(
+    conn: db.Connection,
+    access: Access,
+    entry_id: int,
+    *,
+    reason: str,
+    idempotency_key: str,
+    actor: str,
+    memo: str | None,
+) -> ledger.PostedEntry:
+    """The reversal and its audit row commit together (a correction is a privileged action, audited once)."""
+    async with db.transaction(conn):
+        posted = await ledger.reverse_entry(
+            conn,
+            access.community_id,
+            entry_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            memo=memo,
+        )
+        if not posted.replayed:
+            await audit_correction(conn, access.community_id, access, entry_id, posted.id, reason)
+    return posted
