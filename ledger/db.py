@@ -63,10 +63,11 @@ async def fetchval(conn: Connection, query: str, *args: Any) -> Any:
 # enters it first; the last community entered per connection is remembered, so a connection that
 # keeps serving one community pays for this once, not per call.
 
-_entered: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-# Inside transaction(): the tenant in force in the open transaction (None: no tenant), so that entering the same
-# community again costs nothing there either. Absent outside transaction() (e.g. in a bare conn.transaction()).
+_entered: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()  # None: known to be in none
+# Inside transaction(): the tenant in force in the open transaction, so that entering the same community again
+# costs nothing there either. Absent outside transaction() (e.g. in a bare conn.transaction()).
 _in_tx: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+_UNKNOWN = -1  # never a community id: the connection may be in any community (or none); set it to be sure
 
 
 def _in_transaction(conn: Connection) -> bool:
@@ -76,12 +77,12 @@ def _in_transaction(conn: Connection) -> bool:
 async def enter(conn: Connection, community_id: int) -> None:
     """Make ``community_id`` the tenant of this connection's session (or of its open transaction)."""
     if not _in_transaction(conn):
-        if _entered.get(conn) == community_id:
+        if _entered.get(conn, _UNKNOWN) == community_id:
             return
         await conn.execute("SELECT set_config('linli.community_id', $1, false)", str(community_id))
         _entered[conn] = community_id
         return
-    if conn in _in_tx and _in_tx[conn] == community_id:
+    if _in_tx.get(conn, _UNKNOWN) == community_id:
         return
     # Inside a transaction the setting is local to it: a rollback must not leave a stale tenant behind.
     await conn.execute("SELECT set_config('linli.community_id', $1, true)", str(community_id))
@@ -91,29 +92,28 @@ async def enter(conn: Connection, community_id: int) -> None:
 
 async def leave(conn: Connection) -> None:
     """No tenant: tenant tables look empty."""
-    if _in_transaction(conn):
-        if conn not in _in_tx or _in_tx[conn] is not None:
-            await conn.execute("SELECT set_config('linli.community_id', '', true)")
-            if conn in _in_tx:
-                _in_tx[conn] = None
-        return
-    if _entered.pop(conn, None) is not None:
+    if not _in_transaction(conn):
+        if conn in _entered and _entered[conn] is None:
+            return
         await conn.execute("SELECT set_config('linli.community_id', '', false)")
+        _entered[conn] = None
+        return
+    if conn in _in_tx and _in_tx[conn] is None:
+        return
+    await conn.execute("SELECT set_config('linli.community_id', '', true)")
+    if conn in _in_tx:
+        _in_tx[conn] = None
 
 
 def entered(conn: Connection, community_id: int | None) -> None:
     """Record a tenant set by other means (points.enter_community sets it in the same round trip as auth)."""
-    if community_id is None:
-        _entered.pop(conn, None)
-    else:
-        _entered[conn] = community_id
+    _entered[conn] = community_id
 
 
 def current_tenant(conn: Connection) -> int | None:
     """The community this connection is known to be entered in (None: none, or not known)."""
-    if conn in _in_tx:
-        return _in_tx[conn]
-    return _entered.get(conn)
+    tenant = _in_tx[conn] if conn in _in_tx else _entered.get(conn, _UNKNOWN)
+    return None if tenant == _UNKNOWN else tenant
 
 
 def require_tenant(conn: Connection, community_id: int) -> None:
@@ -137,7 +137,7 @@ async def transaction(conn: Any) -> AsyncIterator[None]:
     atomic by itself and needs none, which keeps the posting path one round trip.
     """
     nested = conn in _in_tx
-    before = _in_tx.get(conn) if nested else _entered.get(conn)
+    before = _in_tx[conn] if nested else _entered.get(conn, _UNKNOWN)
     _in_tx[conn] = before
     try:
         async with conn.transaction():
