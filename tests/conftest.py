@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
@@ -189,3 +190,43 @@ async def client(database_url: str, operator_token: str) -> AsyncIterator[AsyncT
     async with AsyncTestClient(app=create_app(test_settings(), database_url=database_url)) as c:
         c.headers["Authorization"] = f"Bearer {operator_token}"
         yield c
+
+
+# Failed sign-ins are recorded by design (the audit row and the failure count that locks an account).
+SIGN_IN_PATHS = ("/api/v1/login", "/api/v1/me/password")
+
+
+@pytest.fixture
+async def no_change_on_4xx(
+    owner_conn: asyncpg.Connection, client: AsyncTestClient[Any], anonymous_client: AsyncTestClient[Any]
+) -> AsyncIterator[list[str]]:
+    """While a test runs, every request through the shared clients that ends in a 4xx must leave every row of
+    every table as it was (tests/snapshots.py). Yields the paths checked, so a test can see it was watched."""
+    from tests.snapshots import changed, snapshot
+
+    checked: list[str] = []
+    before: list[Any] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        before[:] = [await snapshot(owner_conn)]
+
+    async def on_response(response: httpx.Response) -> None:
+        if not 400 <= response.status_code < 500:
+            return
+        path = response.request.url.path
+        if path in SIGN_IN_PATHS and response.status_code in (401, 423):
+            return
+        diff = changed(before[0], await snapshot(owner_conn))
+        assert diff == [], f"{response.request.method} {path} answered {response.status_code} but changed {diff}"
+        checked.append(path)
+
+    hooked = (client, anonymous_client)
+    for c in hooked:
+        c.event_hooks["request"].append(on_request)
+        c.event_hooks["response"].append(on_response)
+    try:
+        yield checked
+    finally:
+        for c in hooked:
+            c.event_hooks["request"].remove(on_request)
+            c.event_hooks["response"].remove(on_response)

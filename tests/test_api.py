@@ -14,6 +14,9 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import OPERATOR_PHONE, new_slug
 
+# Every refused request (4xx) in this module is checked to have changed no row anywhere (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_change_on_4xx")
+
 Client = AsyncTestClient[Any]
 API = "/api/v1/communities"
 

@@ -36,12 +36,12 @@ from points.migrate import upgrade
 from points.settings import asyncpg_url
 from tests.conftest import bearer_token, make_person, new_slug, plain_url
 from tests.conftest import test_settings as app_settings
+from tests.snapshots import changed, snapshot
 
 Client = AsyncTestClient[Any]
 API = "/api/v1"
 WRITE_METHODS = ("post", "put", "patch", "delete")
 MAX_STATEMENTS = 80  # no operation here runs more; a loop past this means the fault never fires
-EXCLUDED_COLUMNS = {"points.api_tokens": ("last_used_at",)}
 
 _serial = itertools.count(1)
 
@@ -80,29 +80,6 @@ async def owner(fresh_url: str) -> AsyncIterator[asyncpg.Connection]:
     c = await asyncpg.connect(plain_url(fresh_url))
     yield c
     await c.close()
-
-
-async def snapshot(owner: asyncpg.Connection) -> dict[str, tuple[int, str]]:
-    """Row count and a digest of every row, per table, for every table outside PostgreSQL's own schemas."""
-    tables = await owner.fetch(
-        "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables "
-        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') "
-        "ORDER BY 1"
-    )
-    parts = []
-    for t in tables:
-        name = t["name"]
-        dropped = "".join(f" - '{c}'" for c in EXCLUDED_COLUMNS.get(name, ()))
-        parts.append(
-            f"SELECT '{name}' AS name, count(*) AS n, md5(coalesce(string_agg(d, ',' ORDER BY d), '')) AS digest "
-            f"FROM (SELECT md5((to_jsonb(t){dropped})::text) AS d FROM {name} t) s"
-        )
-    rows = await owner.fetch(" UNION ALL ".join(parts))
-    return {r["name"]: (r["n"], r["digest"]) for r in rows}
-
-
-def changed(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> list[str]:
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
 
 
 # ---- a request connection that fails at its n-th statement ----------------------------------------------
@@ -494,3 +471,22 @@ async def test_a_write_that_fails_at_any_statement_changes_nothing(
         assert response.status_code == 500, f"{operation_id}, fault at statement {n}: {response.text}"
         assert changed(before, await snapshot(owner)) == [], f"{operation_id}: a fault at statement {n} left rows"
     pytest.fail(f"{operation_id} ran more than {MAX_STATEMENTS} statements")
+
+
+async def test_the_4xx_watch_notices_a_change(
+    no_change_on_4xx: list[str], client: Client, owner_conn: asyncpg.Connection
+) -> None:
+    """The watch the bad-input modules run under (conftest.no_change_on_4xx) fails when a refused request leaves
+    a row behind: here a row slipped in between its snapshot and the 404."""
+
+    async def slip_a_row_in(request: httpx.Request) -> None:
+        await owner_conn.execute("INSERT INTO points.audit_log (action) VALUES ('test.slipped_in')")
+
+    client.event_hooks["request"].append(slip_a_row_in)
+    try:
+        with pytest.raises(AssertionError, match=r"answered 404 but changed \['points.audit_log'\]"):
+            await client.get(f"{API}/communities/{new_slug()}")
+    finally:
+        client.event_hooks["request"].remove(slip_a_row_in)
+    assert (await client.get(f"{API}/communities/{new_slug()}")).status_code == 404
+    assert len(no_change_on_4xx) == 1  # the second 404 was watched and passed
