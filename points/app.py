@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -20,12 +21,14 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.params import FromPath
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from litestar.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from points import db
 from points.auth.access import SESSION_IDLE_S, AuthenticationMiddleware, authorize
 from points.auth.csrf import SessionCSRFMiddleware
 from points.auth.session_store import PostgresSessionStore
-from points.auth.sessions import SessionConfig
+from points.auth.sessions import SESSION_COOKIE, SessionConfig
 from points.auth.web import SESSION_STORE, AuthController
 from points.community_cache import CommunityCache
 from points.errors import internal_error_handler, problem_catalog, problem_details_plugin
@@ -105,6 +108,22 @@ def _logging(settings: Settings) -> StructlogPlugin:
     )
 
 
+def _proxy_headers(settings: Settings) -> list[Callable[[ASGIApp], ASGIApp]]:
+    """Behind trusted reverse proxies, the client is the address they forward (X-Forwarded-For); put in the
+    scope first of all, so the rate limit, the audit trail and everything else see the same address. Without
+    any, the header is ignored: the peer of the TCP connection is the client (`points serve` turns uvicorn's own
+    proxy handling off, which would otherwise believe any local peer)."""
+    if not settings.trusted_proxies:
+        return []
+    trusted = list(settings.trusted_proxies)
+
+    def proxy_headers(app: ASGIApp) -> ASGIApp:
+        # uvicorn types its ASGI callables with its own (equivalent) definitions of scope, receive and send
+        return cast("ASGIApp", ProxyHeadersMiddleware(cast("Any", app), trusted_hosts=trusted))
+
+    return [proxy_headers]
+
+
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
     """Build the app. ``database_url`` overrides the settings (the CLI passes the embedded one)."""
     settings = settings or get_settings()
@@ -127,7 +146,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     sessions = SessionConfig(
         store=SESSION_STORE,
-        key="session",
+        key=SESSION_COOKIE,
         max_age=SESSION_IDLE_S,  # idle timeout: every use renews it ...
         renew_on_access=True,  # ... and the absolute limit is checked by the authentication middleware
         secure=settings.secure_cookies,
@@ -153,6 +172,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         },
         guards=[authorize],
         middleware=[
+            *_proxy_headers(settings),
             RequestConnectionMiddleware(),
             sessions.middleware,
             DefineMiddleware(AuthenticationMiddleware),

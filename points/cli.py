@@ -94,6 +94,8 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # uvicorn would take X-Forwarded-For from any local peer; the app believes only POINTS_TRUSTED_PROXIES.
+            proxy_headers=False,
         )
 
 

@@ -44,6 +44,7 @@ ACCESS_STATUS: dict[type[ae.AccessError], tuple[int, str]] = {
     ae.AccountLocked: (423, "The account is locked for a while"),
     ae.NotSignedIn: (401, "Sign in first"),
     ae.Forbidden: (403, "Not allowed"),
+    ae.DeviceTokenNotAllowed: (403, "Not with a device token"),
     ae.ConflictOfInterest: (403, "Not for yourself or your household"),
     ae.InvalidRequest: (400, "The request is not valid"),
     ae.NotFound: (404, "Not found"),

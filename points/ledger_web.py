@@ -277,7 +277,10 @@ class CommunitiesController(Controller):
     async def list_all(self, request: Request[Any, Any, Any], conn: Conn) -> list[CommunityOut]:
         """The communities the caller belongs to; every community for a platform operator."""
         principal: Principal = request.user
-        return [CommunityOut(c.id, c.slug, c.name) for c in await communities_visible_to(conn, principal.person_id)]
+        visible = await communities_visible_to(
+            conn, principal.person_id, token_community_id=principal.token_community_id
+        )
+        return [CommunityOut(c.id, c.slug, c.name) for c in visible]
 
     @get("/{slug:str}", operation_id="getCommunity")
     async def read(self, community: CurrentCommunity) -> CommunityOut:

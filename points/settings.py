@@ -11,10 +11,12 @@
 | POINTS_REQUEST_LOG | 1 | 0 turns off the per-request log line (benchmarks) |
 | POINTS_SECRET_KEY | random per process | signs CSRF tokens; set it when running several processes |
 | POINTS_SECURE_COOKIES | 0 | 1 marks cookies Secure (serve behind HTTPS) |
+| POINTS_TRUSTED_PROXIES | (none) | comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -44,6 +46,9 @@ class Settings:
     request_log: bool = True
     secret_key: str = ""
     secure_cookies: bool = False
+    # Only a peer listed here may say who the client is (X-Forwarded-For); anyone else's header is ignored, so a
+    # caller cannot pick the address the login rate limit counts and the audit trail records.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,7 +68,23 @@ class Settings:
             request_log=env.get("POINTS_REQUEST_LOG", "1") not in {"0", "false", "no"},
             secret_key=env.get("POINTS_SECRET_KEY") or secrets.token_urlsafe(32),
             secure_cookies=env.get("POINTS_SECURE_COOKIES", "0") in {"1", "true", "yes"},
+            trusted_proxies=_networks(env, "POINTS_TRUSTED_PROXIES"),
         )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks, each checked (a typo must not silently trust nobody)."""
+    found = []
+    for item in env.get(name, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False) if "/" in item else ipaddress.ip_address(item)
+        except ValueError as exc:
+            raise SettingsError(f"{name} lists IP addresses or networks (10.0.0.0/8), not {item!r}") from exc
+        found.append(str(network))
+    return tuple(found)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

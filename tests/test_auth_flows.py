@@ -333,8 +333,8 @@ async def test_a_device_token_works_only_in_its_community_and_cannot_make_tokens
     assert [m["slug"] for m in me.json()["memberships"]] == [slug_a]
 
     made = await fresh.post("/api/v1/me/tokens", json={"name": "escalate"}, headers=device)
-    await assert_problem(fresh, made, 400, "invalid_request")
-    listed = await fresh.get("/api/v1/me/tokens", headers=device)
+    await assert_problem(fresh, made, 403, "device_token_not_allowed")
+    listed = await fresh.get("/api/v1/me/tokens", headers={"Authorization": f"Bearer {personal}"})
     assert len(listed.json()) == 2  # the personal token and the device token, nothing more
 
     # a device token names a community of the caller's

@@ -24,6 +24,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from ledger import db as ledger_db
 from ledger.errors import UnknownCommunity
 from points.auth import identity, recent
+from points.auth.errors import DeviceTokenNotAllowed
 from points.auth.identity import Principal
 from points.auth.policy import POLICY, STREET_ADMIN
 from points.community_cache import CommunityCache
@@ -97,6 +98,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     principal: Principal | None = connection.scope.get("user")
     if principal is None:
         raise NotAuthorizedException("sign in first (a session cookie or Authorization: Bearer <token>)")
+    if rule.personal and principal.token_community_id is not None:
+        raise DeviceTokenNotAllowed("a device token cannot do this; sign in or use a personal token")
     conn = await request_connection(connection)
     slug = connection.path_params.get("slug")
     if slug is None:

@@ -38,6 +38,13 @@ class Forbidden(AccessError):
     code = "forbidden"
 
 
+class DeviceTokenNotAllowed(AccessError):
+    """A device token (a counter terminal's, bound to one community) cannot manage the person's tokens or
+    password: sign in with a password or use a personal token."""
+
+    code = "device_token_not_allowed"
+
+
 class InvalidRequest(AccessError):
     """A request about people or roles that cannot be carried out as asked."""
 

@@ -14,8 +14,8 @@ from typing import Any
 import anyio.to_thread
 
 from ledger import db
-from points.auth import passwords, tokens
-from points.auth.errors import AccountLocked, Conflict, InvalidRequest, LoginFailed, NotFound
+from points.auth import passwords, recent, session_store, tokens
+from points.auth.errors import AccountLocked, Conflict, DeviceTokenNotAllowed, InvalidRequest, LoginFailed, NotFound
 
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
@@ -128,16 +128,73 @@ async def _count_failure(conn: db.Connection, person_id: int | None, phone: str,
         raise AccountLocked("too many failed logins; try again later", locked_until=locked_until.isoformat())
 
 
-async def set_password(conn: db.Connection, person_id: int, password: str) -> None:
-    problems = passwords.check_new_password(password)
+async def change_password(
+    conn: db.Connection,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    *,
+    session_id: str | None,
+    remote_addr: str | None,
+) -> None:
+    """Set a new password and end every other session and token of the person (the calling session or token
+    stays): whoever learnt the old password, or holds a copy of a cookie or token, is signed out with it.
+
+    Nothing is written until the new password is known to be acceptable and the current one right. A wrong
+    current password counts as a failed login (five lock the account, as at the login form)."""
+    problems = passwords.check_new_password(new_password)
     if problems:
         raise InvalidRequest(problems[0])
-    password_hash = await anyio.to_thread.run_sync(passwords.hash_password, password)
-    await conn.execute(
-        "UPDATE points.people SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+    old_hash = await _verify_current_password(conn, principal.person_id, current_password, remote_addr)
+    new_hash = await anyio.to_thread.run_sync(passwords.hash_password, new_password)
+    async with db.transaction(conn):
+        # Conditional on the hash just verified: a password changed by another request meanwhile wins.
+        status = await conn.execute(
+            "UPDATE points.people SET password_hash = $3, failed_logins = 0, locked_until = NULL "
+            "WHERE id = $1 AND password_hash = $2",
+            principal.person_id,
+            old_hash,
+            new_hash,
+        )
+        if status != "UPDATE 1":
+            raise Conflict("the password was changed by another request just now; sign in again")
+        sessions_ended = await session_store.end_sessions_of(
+            conn, principal.person_id, keep_session_id=session_id if principal.via == "session" else None
+        )
+        tokens_revoked = await conn.execute(
+            "UPDATE points.api_tokens SET revoked_at = now() "
+            "WHERE person_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+            principal.person_id,
+            principal.token_id,
+        )
+        await audit(
+            conn,
+            "password.changed",
+            community_id=None,
+            actor_person_id=principal.person_id,
+            detail={"sessions_ended": sessions_ended, "tokens_revoked": int(tokens_revoked.split()[-1])},
+            remote_addr=remote_addr,
+        )
+    recent.forget_person(principal.person_id)  # tokens this process checked a moment ago are refused at once
+
+
+async def _verify_current_password(conn: db.Connection, person_id: int, password: str, remote_addr: str | None) -> str:
+    """The person's password hash, once ``password`` is shown to match it; unlike ``login`` this writes nothing
+    on success (the change that follows does, in its own transaction)."""
+    row = await conn.fetchrow(
+        "SELECT phone, password_hash, locked_until, locked_until > now() AS locked FROM points.people WHERE id = $1",
         person_id,
-        password_hash,
     )
+    if row is None:
+        raise NotFound("this account no longer exists")
+    if row["locked"]:
+        await audit(conn, "login.refused_locked", community_id=None, actor_person_id=person_id, remote_addr=remote_addr)
+        raise AccountLocked("too many failed logins; try again later", locked_until=row["locked_until"].isoformat())
+    if not await anyio.to_thread.run_sync(passwords.verify_password, row["password_hash"], password):
+        await _count_failure(conn, person_id, row["phone"], remote_addr)
+        raise LoginFailed("the current password is wrong")
+    password_hash: str = row["password_hash"]
+    return password_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +260,8 @@ async def create_token(
         raise InvalidRequest("a token name is 1 to 100 characters")
     if kind == "device" and community_id is None:
         raise InvalidRequest("a device token names the community it works in")
-    if principal.token_community_id is not None:
-        raise InvalidRequest("a device token cannot create tokens")
+    if principal.token_community_id is not None:  # the guard refuses it first (policy PERSONAL); checked twice
+        raise DeviceTokenNotAllowed("a device token cannot create tokens")
     secret, secret_hash = tokens.new_token()
     async with db.transaction(conn):
         row = await conn.fetchrow(
@@ -330,10 +387,3 @@ async def person(conn: db.Connection, principal: Principal) -> Person:
         if principal.token_community_id in (None, r["community_id"])
     )
     return Person(principal.person_id, row["phone"], row["is_operator"], memberships)
-
-
-async def phone_of(conn: db.Connection, person_id: int) -> str:
-    phone: str | None = await conn.fetchval("SELECT phone FROM points.people WHERE id = $1", person_id)
-    if phone is None:
-        raise NotFound("this account no longer exists")
-    return phone

@@ -28,6 +28,7 @@ class Rule:
     operator: bool = False  # platform operators
     roles: frozenset[str] = frozenset()  # any of these roles in the path's community
     own_account: bool = False  # ... or the caller's own wallet (path parameter account_id)
+    personal: bool = False  # not with a device token: a session or a personal token only
 
     def describe(self) -> str:
         if self.public:
@@ -41,11 +42,16 @@ class Rule:
             parts.append(" / ".join(sorted(self.roles)))
         if self.own_account:
             parts.append("own wallet")
+        if self.personal:
+            parts.append("no device token")
         return ", ".join(parts)
 
 
 PUBLIC = Rule(public=True)
 SIGNED_IN = Rule(signed_in=True)
+# A counter terminal's device token works in its community only; a stolen terminal must not mint tokens, list or
+# revoke the person's others, or change the password (which ends every other sign-in).
+PERSONAL = Rule(signed_in=True, personal=True)
 OPERATOR = Rule(operator=True)
 
 
@@ -67,10 +73,10 @@ POLICY: dict[str, Rule] = {
     "login": PUBLIC,
     "logout": SIGNED_IN,
     "whoAmI": SIGNED_IN,
-    "changePassword": SIGNED_IN,
-    "createToken": SIGNED_IN,
-    "listTokens": SIGNED_IN,
-    "revokeToken": SIGNED_IN,
+    "changePassword": PERSONAL,
+    "createToken": PERSONAL,
+    "listTokens": PERSONAL,
+    "revokeToken": PERSONAL,
     # platform
     "createCommunity": OPERATOR,
     "listCommunities": SIGNED_IN,  # answers only the communities the caller belongs to (or all, for operators)
@@ -88,6 +94,7 @@ POLICY: dict[str, Rule] = {
     "createMember": ADMINS,
     "updateMember": ADMINS,
     "importMembers": ADMINS,
+    "exportMembers": ADMINS,  # phones in full
     "grantRole": ADMINS,
     "revokeRole": ADMINS,
     "readAudit": ADMIN_READ,

@@ -4,12 +4,18 @@ Litestar's server-side sessions need a Store; keeping sessions in the same
 database means a restart keeps people signed in, several server processes
 share them, and logout really revokes (the row is gone). Keys are stored as
 SHA-256 digests so the table itself does not contain live cookies.
+
+Each row also names its person (taken from the session data when it is written),
+so that a password change can end that person's other sessions
+(``end_sessions_of``) in the same transaction as the change itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
+from typing import Any
 
 from litestar.stores.base import Store
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +25,27 @@ from points import db
 
 def _key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+def _person_of(data: bytes) -> int | None:
+    """The person a serialized session belongs to (Litestar stores the session dict as JSON)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    person_id = value.get("person_id") if isinstance(value, dict) else None
+    return person_id if isinstance(person_id, int) and not isinstance(person_id, bool) else None
+
+
+async def end_sessions_of(conn: Any, person_id: int, *, keep_session_id: str | None) -> int:
+    """End every session of this person but ``keep_session_id`` (the caller's own, if any); on the caller's
+    connection, so that it commits or rolls back with the caller's transaction. Returns how many ended."""
+    status: str = await conn.execute(
+        "DELETE FROM points.sessions WHERE person_id = $1 AND key_hash IS DISTINCT FROM $2",
+        person_id,
+        None if keep_session_id is None else _key(keep_session_id),
+    )
+    return int(status.split()[-1])
 
 
 def _seconds(value: int | timedelta | None) -> float | None:
@@ -37,12 +64,14 @@ class PostgresSessionStore(Store):
         data = value.encode() if isinstance(value, str) else value
         async with db.connection(self._engine) as conn:
             await conn.execute(
-                "INSERT INTO points.sessions (key_hash, value, expires_at) "
-                "VALUES ($1, $2, now() + make_interval(secs => $3)) "
-                "ON CONFLICT (key_hash) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at",
+                "INSERT INTO points.sessions (key_hash, value, expires_at, person_id) "
+                "VALUES ($1, $2, now() + make_interval(secs => $3), $4) "
+                "ON CONFLICT (key_hash) DO UPDATE "
+                "SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, person_id = EXCLUDED.person_id",
                 _key(key),
                 data,
                 _seconds(expires_in),
+                _person_of(data),
             )
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:

@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty, Message, ScopeSession
 
+SESSION_COOKIE = "session"  # the cookie carrying the session id
 _ROTATE = "points.rotate_session"
 
 

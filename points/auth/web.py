@@ -15,18 +15,26 @@ from litestar.stores.base import Store
 
 from ledger.errors import UnknownCommunity
 from points.auth import identity, recent
-from points.auth.errors import LoginFailed, NotSignedIn
+from points.auth.errors import NotSignedIn
 from points.auth.identity import Principal, mask_phone
-from points.auth.sessions import rotate_session_id
+from points.auth.sessions import SESSION_COOKIE, rotate_session_id
 
 Conn = NamedDependency[Any]
 
 SESSION_STORE = "sessions"
 
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """Whom the login limit counts: the connection's peer as the scope has it (behind trusted proxies, the address
+    they forward: points/app.py), never a header the caller wrote."""
+    client = request.scope.get("client")
+    return client[0] if client else "unknown"
+
+
 LOGIN_ATTEMPTS_PER_MINUTE = 20
 # Per client address, on the login route only (a middleware on every route cost each request a thread hop);
 # per account, the database counts failures and locks (points/auth/identity.py).
-LOGIN_LIMIT = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE))
+LOGIN_LIMIT = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE), identifier_for_request=client_address)
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,7 +103,7 @@ class AuthController(Controller):
         for 15 minutes."""
         client = request.client.host if request.client else None
         principal = await identity.login(conn, data.phone, data.password, client)
-        old = request.cookies.get("session")
+        old = request.cookies.get(SESSION_COOKIE)
         if old:
             store: Store = request.app.stores.get(SESSION_STORE)
             await store.delete(old)  # the pre-login session ends here
@@ -119,14 +127,16 @@ class AuthController(Controller):
     async def change_password(
         self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[PasswordIn]
     ) -> dict[str, str]:
-        principal = _principal(request)
-        phone = await identity.phone_of(conn, principal.person_id)
-        try:
-            await identity.login(conn, phone, data.current_password, request.client.host if request.client else None)
-        except LoginFailed:
-            raise LoginFailed("the current password is wrong") from None
-        await identity.set_password(conn, principal.person_id, data.new_password)
-        await identity.audit(conn, "password.changed", community_id=None, actor_person_id=principal.person_id)
+        """Change your password. Every other session and token of yours ends with the old password; the session
+        or token making this request stays."""
+        await identity.change_password(
+            conn,
+            _principal(request),
+            data.current_password,
+            data.new_password,
+            session_id=request.cookies.get(SESSION_COOKIE),
+            remote_addr=request.client.host if request.client else None,
+        )
         return {"status": "password changed"}
 
     @post("/me/tokens", operation_id="createToken", status_code=HTTP_201_CREATED)

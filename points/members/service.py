@@ -355,15 +355,18 @@ class CommunityRef:
     name: str
 
 
-async def communities_visible_to(conn: db.Connection, person_id: int) -> list[CommunityRef]:
-    """Every community for a platform operator; otherwise the ones the person belongs to."""
+async def communities_visible_to(
+    conn: db.Connection, person_id: int, *, token_community_id: int | None = None
+) -> list[CommunityRef]:
+    """Every community for a platform operator; otherwise the ones the person belongs to. A device token's caller
+    (``token_community_id``) sees its one community, whoever the person is."""
     if await identity.person_is_operator(conn, person_id):
         rows = await conn.fetch("SELECT id, slug, name FROM ledger.communities ORDER BY id")
     else:
         rows = await conn.fetch(
             "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
         )
-    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows]
+    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows if token_community_id in (None, r["id"])]
 
 
 # --- the tree above communities: city -> street ------------------------------------------------------
