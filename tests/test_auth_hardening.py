@@ -20,7 +20,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from points.auth.access import SESSION_IDLE_S
+from points.auth.session_store import PostgresSessionStore
+from points.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SessionConfig
+from points.auth.web import SESSION_STORE
 from points.settings import Settings, SettingsError
 from tests.conftest import bearer_token, plain_url
 from tests.test_api import API, assert_problem, create_community
@@ -90,6 +95,28 @@ async def test_a_password_change_ends_every_other_session_and_token(
     assert len(changed) == 1
     assert '"sessions_ended": 2' in changed[0]["detail"]
     assert '"tokens_revoked": 1' in changed[0]["detail"]
+
+
+async def test_a_request_under_way_does_not_bring_an_ended_session_back(
+    client: Client, fresh: Client, engine: AsyncEngine
+) -> None:
+    """Litestar writes a request's session back when its response starts. A request of the laptop's session
+    that was under way while the password changed elsewhere finishes after the change: that write must not
+    sign the laptop in again."""
+    _, phone, _ = await signed_up(client)
+    assert (await attempt(fresh, phone)).status_code == 200
+    laptop = fresh.cookies["session"]
+    store = PostgresSessionStore(engine)  # the app's store, on this test's own pool
+    data = await store.get(laptop)
+    assert data is not None
+    assert (await attempt(fresh, phone)).status_code == 200
+    r = await change_password(fresh, NEW_PASSWORD, **{"x-csrftoken": await csrf_token(fresh)})
+    assert r.status_code == 200, r.text
+
+    backend = RotatingSessionBackend(SessionConfig(store=SESSION_STORE, key=SESSION_COOKIE, max_age=SESSION_IDLE_S))
+    await backend.set(laptop, data, store)  # what the laptop's late response does
+    use_cookie(fresh, "session", laptop)
+    await assert_problem(fresh, await fresh.get("/api/v1/me"), 401, "unauthorized")
 
 
 async def test_a_password_changed_with_a_token_keeps_that_token_only(

@@ -74,6 +74,19 @@ class PostgresSessionStore(Store):
                 _person_of(data),
             )
 
+    async def rewrite(self, key: str, value: bytes, expires_in: int | timedelta | None = None) -> None:
+        """Write an existing session's data back; a session ended meanwhile (logout elsewhere, a password change)
+        stays ended instead of coming back when a request of it that was already under way finishes."""
+        async with db.connection(self._engine) as conn:
+            await conn.execute(
+                "UPDATE points.sessions SET value = $2, expires_at = now() + make_interval(secs => $3), "
+                "person_id = $4 WHERE key_hash = $1",
+                _key(key),
+                value,
+                _seconds(expires_in),
+                _person_of(value),
+            )
+
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         async with db.connection(self._engine) as conn:
             if renew_for is None:

@@ -2,19 +2,27 @@
 
 A session id that existed before login must not be the one that carries the
 login (session fixation). Litestar keeps the cookie's id; this backend hands
-out a fresh one when the login handler asks for it.
+out a fresh one when the login handler asks for it. And a session ended on the
+server (logout, a password change elsewhere) is not written back into existence
+by a request of it that was still under way.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
+
+from points.auth.session_store import PostgresSessionStore
 
 SESSION_COOKIE = "session"  # the cookie carrying the session id
 _ROTATE = "points.rotate_session"
+# True while the response of a login stores its new session (the only way a session comes to exist here).
+_creating: ContextVar[bool] = ContextVar("points.creating_session", default=False)
 
 
 def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -42,7 +50,20 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             return
         if not scope_session and scope_session is not Empty:
             scope_session = Empty  # an emptied session: delete it and clear the cookie
-        await super().store_in_message(scope_session, message, connection)
+        creating = _creating.set(bool(connection.scope["state"].get(_ROTATE)))
+        try:
+            await super().store_in_message(scope_session, message, connection)
+        finally:
+            _creating.reset(creating)
+
+    async def set(self, session_id: str, data: bytes, store: Store) -> None:
+        """Litestar writes every request's session back when its response starts. Only a login creates one; any
+        other request rewrites its session only if it still exists, so a session ended while one of its requests
+        was under way (a password change elsewhere) is not brought back by that request."""
+        if _creating.get() or not isinstance(store, PostgresSessionStore):
+            await super().set(session_id, data, store)
+            return
+        await store.rewrite(session_id, data, expires_in=self.config.max_age)
 
 
 class SessionConfig(ServerSideSessionConfig):
