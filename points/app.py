@@ -18,6 +18,7 @@ from litestar.logging.config import StructLoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.params import FromPath
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
@@ -40,6 +41,7 @@ from points.ledger_web import (
     provide_here,
 )
 from points.members.web import MEMBER_CONTROLLERS
+from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
 from points.request_db import RequestConnectionMiddleware, request_connection
 from points.settings import Settings, get_settings
 
@@ -50,7 +52,18 @@ async def provide_conn(request: Request[Any, Any, Any]) -> Any:
     return await request_connection(request)
 
 
-@get("/health", operation_id="health", tags=["service"], cache=False)
+@get(
+    "/health",
+    operation_id="health",
+    tags=["service"],
+    cache=False,
+    security=PUBLIC,
+    responses={
+        503: ResponseSpec(
+            data_container=dict[str, Any], description="The database does not answer.", generate_examples=False
+        )
+    },
+)
 async def health(state: State) -> Response[dict[str, Any]]:
     """Reports whether the database answers; 503 when it does not."""
     try:
@@ -63,7 +76,14 @@ async def health(state: State) -> Response[dict[str, Any]]:
     return Response({"status": "ok", "database": "ok", "postgres": version, "version": VERSION})
 
 
-@get("/problems/{code:str}", operation_id="describeProblem", tags=["service"], media_type=MediaType.JSON)
+@get(
+    "/problems/{code:str}",
+    operation_id="describeProblem",
+    tags=["service"],
+    media_type=MediaType.JSON,
+    responses=problems(400, 404),
+    security=PUBLIC,
+)
 async def describe_problem(code: FromPath[str]) -> dict[str, Any]:
     """What an error ``code`` means (the ``type`` link of every problem+json response)."""
     known = problem_catalog().get(code)
@@ -181,7 +201,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         stores={SESSION_STORE: PostgresSessionStore(engine)},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        plugins=[problem_details_plugin(), _logging(settings)],
+        plugins=[problem_details_plugin(), _logging(settings), StrictStructSchemaPlugin()],
         exception_handlers={Exception: internal_error_handler},
         openapi_config=OpenAPIConfig(
             title="邻里积分 Linli Points",
@@ -189,6 +209,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             description="Volunteer points and community exchange on an append-only double-entry ledger.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            components=components(),
+            security=SIGNED_IN,  # every operation but those that say PUBLIC (points/auth/policy.py decides)
         ),
         request_max_body_size=2 * 1024 * 1024,
     )

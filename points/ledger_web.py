@@ -31,6 +31,7 @@ from points.auth.identity import Principal
 from points.communities import FirstAdmin, open_community
 from points.community_cache import CommunityCache
 from points.members.service import check_account_code, communities_visible_to, get_member
+from points.openapi import problems, replayed
 from points.request_db import request_connection
 
 IdempotencyKey = Annotated[
@@ -264,7 +265,12 @@ class CommunitiesController(Controller):
     path = "/api/v1/communities"
     tags = ["communities"]  # noqa: RUF012
 
-    @post("/", status_code=HTTP_201_CREATED, operation_id="createCommunity")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        operation_id="createCommunity",
+        responses=problems(400, 401, 403, 409, 413, 415),
+    )
     async def create(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[CommunityIn]) -> CommunityOut:
         """Open a community (the tenant) with its points unit and, usually, its first admin. Operators only."""
         operator: Principal = request.user
@@ -273,7 +279,7 @@ class CommunitiesController(Controller):
         c = await open_community(conn, data.slug, data.name, operator_person_id=operator.person_id, admin=first_admin)
         return CommunityOut(c.id, c.slug, c.name)
 
-    @get("/", operation_id="listCommunities")
+    @get("/", operation_id="listCommunities", responses=problems(401, 403))
     async def list_all(self, request: Request[Any, Any, Any], conn: Conn) -> list[CommunityOut]:
         """The communities the caller belongs to; every community for a platform operator."""
         principal: Principal = request.user
@@ -282,11 +288,16 @@ class CommunitiesController(Controller):
         )
         return [CommunityOut(c.id, c.slug, c.name) for c in visible]
 
-    @get("/{slug:str}", operation_id="getCommunity")
+    @get("/{slug:str}", operation_id="getCommunity", responses=problems(400, 401, 403, 404))
     async def read(self, community: CurrentCommunity) -> CommunityOut:
         return CommunityOut(community.id, community.slug, community.name)
 
-    @post("/{slug:str}/units", status_code=HTTP_201_CREATED, operation_id="addUnit")
+    @post(
+        "/{slug:str}/units",
+        status_code=HTTP_201_CREATED,
+        operation_id="addUnit",
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def add_unit(self, conn: Conn, community: CurrentCommunity, data: JSONBody[UnitIn]) -> UnitIn:
         """Add a unit, e.g. minutes for a time bank."""
         await ledger_accounts.add_unit(conn, community.id, data.code, data.name)
@@ -297,7 +308,12 @@ class LedgerController(Controller):
     path = "/api/v1/communities/{slug:str}"
     tags = ["ledger"]  # noqa: RUF012
 
-    @post("/accounts", status_code=HTTP_201_CREATED, operation_id="openAccount")
+    @post(
+        "/accounts",
+        status_code=HTTP_201_CREATED,
+        operation_id="openAccount",
+        responses=problems(400, 401, 403, 404, 409, 413, 415, 422),
+    )
     async def open_account(self, conn: Conn, community: CurrentCommunity, data: JSONBody[AccountIn]) -> AccountOut:
         check_account_code(data.code)
         account = await ledger.open_account(
@@ -312,7 +328,7 @@ class LedgerController(Controller):
         )
         return _account_out(queries.Balance(account, 0, 0))
 
-    @get("/accounts", operation_id="listAccounts")
+    @get("/accounts", operation_id="listAccounts", responses=problems(400, 401, 403, 404))
     async def list_accounts(
         self,
         conn: Conn,
@@ -322,19 +338,23 @@ class LedgerController(Controller):
     ) -> list[AccountOut]:
         return [_account_out(b) for b in await queries.balances(conn, community.id, after_id=after, limit=limit)]
 
-    @get("/accounts/{account_id:int}", operation_id="getAccount")
+    @get("/accounts/{account_id:int}", operation_id="getAccount", responses=problems(400, 401, 403, 404))
     async def read_account(self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int]) -> AccountOut:
         """The account with its balance, held amount and what is available (O(1))."""
         return _account_out(await queries.balance(conn, community.id, account_id))
 
-    @get("/accounts/{account_id:int}/balance-as-of", operation_id="getBalanceAsOf")
+    @get(
+        "/accounts/{account_id:int}/balance-as-of",
+        operation_id="getBalanceAsOf",
+        responses=problems(400, 401, 403, 404),
+    )
     async def balance_as_of(
         self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int], at: FromQuery[datetime]
     ) -> BalanceAsOfOut:
         value = await queries.balance_as_of(conn, community.id, account_id, at)
         return BalanceAsOfOut(account_id, at, value)
 
-    @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory")
+    @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory", responses=problems(400, 401, 403, 404))
     async def history(
         self,
         conn: Conn,
@@ -365,7 +385,12 @@ class LedgerController(Controller):
             page.next_cursor,
         )
 
-    @post("/entries", operation_id="postEntry", status_code=HTTP_201_CREATED)
+    @post(
+        "/entries",
+        operation_id="postEntry",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(EntryOut),
+    )
     async def post_entry(
         self, here: Here, data: JSONBody[EntryIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
@@ -382,7 +407,7 @@ class LedgerController(Controller):
         )
         return _entry_out(await entries.post_entry(here.conn, here.access, entry))
 
-    @get("/entries/{entry_id:int}", operation_id="getEntry")
+    @get("/entries/{entry_id:int}", operation_id="getEntry", responses=problems(400, 401, 403, 404))
     async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: FromPath[int]) -> EntryDetailOut:
         e = await queries.get_entry(conn, community.id, entry_id)
         return EntryDetailOut(
@@ -400,7 +425,12 @@ class LedgerController(Controller):
             [PostingOut(pid, account_id, amount, after) for pid, account_id, amount, after in e.postings],
         )
 
-    @post("/entries/{entry_id:int}/reversal", operation_id="reverseEntry", status_code=HTTP_201_CREATED)
+    @post(
+        "/entries/{entry_id:int}/reversal",
+        operation_id="reverseEntry",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(EntryOut),
+    )
     async def reverse(
         self, here: Here, entry_id: FromPath[int], data: JSONBody[ReversalIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
@@ -416,7 +446,12 @@ class LedgerController(Controller):
         )
         return _entry_out(posted)
 
-    @post("/holds", operation_id="placeHold", status_code=HTTP_201_CREATED)
+    @post(
+        "/holds",
+        operation_id="placeHold",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(HoldOut),
+    )
     async def place_hold(
         self, here: Here, data: JSONBody[HoldIn], idempotency_key: IdempotencyKey
     ) -> Response[HoldOut]:
@@ -435,14 +470,19 @@ class LedgerController(Controller):
         )
         return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
 
-    @get("/holds/{hold_id:int}", operation_id="getHold")
+    @get("/holds/{hold_id:int}", operation_id="getHold", responses=problems(400, 401, 403, 404))
     async def read_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
         hold = await ledger_holds.get_hold(conn, community.id, hold_id)
         if hold is None:
             raise HoldNotFound(f"hold {hold_id} does not exist in this community", hold_id=hold_id)
         return _hold_out(hold)
 
-    @post("/holds/{hold_id:int}/post", operation_id="postHold", status_code=HTTP_201_CREATED)
+    @post(
+        "/holds/{hold_id:int}/post",
+        operation_id="postHold",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(EntryOut),
+    )
     async def post_hold(
         self, here: Here, hold_id: FromPath[int], data: JSONBody[HoldPostIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
@@ -458,12 +498,17 @@ class LedgerController(Controller):
         )
         return _entry_out(posted)
 
-    @post("/holds/{hold_id:int}/void", operation_id="voidHold", status_code=HTTP_200_OK)
+    @post(
+        "/holds/{hold_id:int}/void",
+        operation_id="voidHold",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409),
+    )
     async def void_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
         """Release the hold. Voiding twice is harmless."""
         return _hold_out(await ledger.void_hold(conn, community.id, hold_id))
 
-    @get("/trial-balance", operation_id="getTrialBalance")
+    @get("/trial-balance", operation_id="getTrialBalance", responses=problems(400, 401, 403, 404))
     async def trial_balance(self, conn: Conn, community: CurrentCommunity) -> TrialBalanceOut:
         lines = await ledger.trial_balance(conn, community.id)
         return TrialBalanceOut(
@@ -512,7 +557,9 @@ class WriteContext:
         return self.access.community_id  # the guard resolved the path's community and entered it
 
 
-async def provide_here(request: Request[Any, Any, Any]) -> WriteContext:
+async def provide_here(request: Request[Any, Any, Any], slug: FromPath[str]) -> WriteContext:
+    # ``slug`` is named so that the OpenAPI document declares it (Litestar documents the path parameters of the
+    # handler and its dependencies only); the guard has resolved it into ``access`` already.
     conn = await request_connection(request)
     access = current_access(request)
     return WriteContext(conn, access, await actor_of(request, conn, access))

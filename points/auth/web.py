@@ -18,6 +18,7 @@ from points.auth import identity, recent
 from points.auth.errors import NotSignedIn
 from points.auth.identity import Principal, mask_phone
 from points.auth.sessions import SESSION_COOKIE, rotate_session_id
+from points.openapi import PUBLIC, problems
 
 Conn = NamedDependency[Any]
 
@@ -97,7 +98,14 @@ class AuthController(Controller):
     path = "/api/v1"
     tags = ["identity"]  # noqa: RUF012
 
-    @post("/login", operation_id="login", status_code=HTTP_200_OK, middleware=[LOGIN_LIMIT.middleware])
+    @post(
+        "/login",
+        operation_id="login",
+        status_code=HTTP_200_OK,
+        middleware=[LOGIN_LIMIT.middleware],
+        responses=problems(400, 401, 413, 415, 423, 429),
+        security=PUBLIC,
+    )
     async def login(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[LoginIn]) -> MeOut:
         """Sign in with phone and password. Sets the session cookie; five failures in a row lock the account
         for 15 minutes."""
@@ -111,7 +119,7 @@ class AuthController(Controller):
         request.set_session({"person_id": principal.person_id, "started_at": int(time.time())})
         return await _me(conn, principal)
 
-    @post("/logout", operation_id="logout", status_code=HTTP_200_OK)
+    @post("/logout", operation_id="logout", status_code=HTTP_200_OK, responses=problems(401, 403))
     async def logout(self, request: Request[Any, Any, Any], conn: Conn) -> dict[str, str]:
         """End the session (the server forgets it, so the cookie is worthless from now on)."""
         principal = _principal(request)
@@ -119,11 +127,16 @@ class AuthController(Controller):
         await identity.audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
         return {"status": "signed out"}
 
-    @get("/me", operation_id="whoAmI")
+    @get("/me", operation_id="whoAmI", responses=problems(401, 403))
     async def me(self, request: Request[Any, Any, Any], conn: Conn) -> MeOut:
         return await _me(conn, _principal(request))
 
-    @post("/me/password", operation_id="changePassword", status_code=HTTP_200_OK)
+    @post(
+        "/me/password",
+        operation_id="changePassword",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 413, 415, 423),
+    )
     async def change_password(
         self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[PasswordIn]
     ) -> dict[str, str]:
@@ -139,7 +152,12 @@ class AuthController(Controller):
         )
         return {"status": "password changed"}
 
-    @post("/me/tokens", operation_id="createToken", status_code=HTTP_201_CREATED)
+    @post(
+        "/me/tokens",
+        operation_id="createToken",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 413, 415),
+    )
     async def create_token(self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[TokenIn]) -> NewTokenOut:
         """A personal token (all your communities) or a device token (one community, e.g. a counter terminal).
         The token is shown once."""
@@ -156,11 +174,16 @@ class AuthController(Controller):
         )
         return NewTokenOut(secret, info)
 
-    @get("/me/tokens", operation_id="listTokens")
+    @get("/me/tokens", operation_id="listTokens", responses=problems(401, 403))
     async def list_tokens(self, request: Request[Any, Any, Any], conn: Conn) -> list[identity.TokenInfo]:
         return await identity.list_tokens(conn, _principal(request).person_id)
 
-    @post("/me/tokens/{token_id:int}/revoke", operation_id="revokeToken", status_code=HTTP_200_OK)
+    @post(
+        "/me/tokens/{token_id:int}/revoke",
+        operation_id="revokeToken",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404),
+    )
     async def revoke_token(
         self, request: Request[Any, Any, Any], conn: Conn, token_id: FromPath[int]
     ) -> identity.TokenInfo:

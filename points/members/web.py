@@ -16,6 +16,7 @@ from points.auth.access import Access
 from points.auth.identity import Principal, mask_phone
 from points.auth.policy import ADMIN
 from points.members import importer, service
+from points.openapi import CsvBodyOperation, problems
 
 Conn = NamedDependency[Any]
 CurrentCommunity = NamedDependency[ledger.Community]
@@ -102,7 +103,7 @@ class MembersController(Controller):
     path = "/api/v1/communities/{slug:str}"
     tags = ["members"]  # noqa: RUF012
 
-    @get("/members", operation_id="listMembers")
+    @get("/members", operation_id="listMembers", responses=problems(400, 401, 403, 404))
     async def list_members(
         self,
         conn: Conn,
@@ -114,7 +115,12 @@ class MembersController(Controller):
         members = await service.list_members(conn, community.id, after_id=after, limit=limit)
         return [_out(m, access) for m in members]
 
-    @post("/members", operation_id="createMember", status_code=HTTP_201_CREATED)
+    @post(
+        "/members",
+        operation_id="createMember",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def create_member(
         self,
         request: Request[Any, Any, Any],
@@ -137,13 +143,18 @@ class MembersController(Controller):
         )
         return _out(member, access)
 
-    @get("/members/{member_id:int}", operation_id="getMember")
+    @get("/members/{member_id:int}", operation_id="getMember", responses=problems(400, 401, 403, 404))
     async def get_member(
         self, conn: Conn, community: CurrentCommunity, access: CurrentAccess, member_id: FromPath[int]
     ) -> MemberOut:
         return _out(await service.get_member(conn, community.id, member_id), access)
 
-    @post("/members/{member_id:int}/status", operation_id="updateMember", status_code=HTTP_200_OK)
+    @post(
+        "/members/{member_id:int}/status",
+        operation_id="updateMember",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def set_status(
         self,
         request: Request[Any, Any, Any],
@@ -157,7 +168,12 @@ class MembersController(Controller):
         member = await service.set_status(conn, community.id, member_id, data.status, actor_person_id=_person(request))
         return _out(member, access)
 
-    @post("/members/{member_id:int}/roles", operation_id="grantRole", status_code=HTTP_200_OK)
+    @post(
+        "/members/{member_id:int}/roles",
+        operation_id="grantRole",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def grant_role(
         self,
         request: Request[Any, Any, Any],
@@ -172,7 +188,12 @@ class MembersController(Controller):
         )
         return _out(member, access)
 
-    @post("/members/{member_id:int}/roles/{role:str}/revoke", operation_id="revokeRole", status_code=HTTP_200_OK)
+    @post(
+        "/members/{member_id:int}/roles/{role:str}/revoke",
+        operation_id="revokeRole",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404),
+    )
     async def revoke_role(
         self,
         request: Request[Any, Any, Any],
@@ -185,7 +206,13 @@ class MembersController(Controller):
         member = await service.revoke_role(conn, community.id, member_id, role, actor_person_id=_person(request))
         return _out(member, access)
 
-    @post("/members/import", operation_id="importMembers", status_code=HTTP_200_OK)
+    @post(
+        "/members/import",
+        operation_id="importMembers",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+        operation_class=CsvBodyOperation,
+    )
     async def import_members(
         self,
         request: Request[Any, Any, Any],
@@ -201,13 +228,18 @@ class MembersController(Controller):
         )
         return ImportOut(report.rows, report.imported, report.dry_run, report.ok, report.errors)
 
-    @get("/places", operation_id="listPlaces")
+    @get("/places", operation_id="listPlaces", responses=problems(400, 401, 403, 404))
     async def list_places(self, conn: Conn, community: CurrentCommunity) -> list[PlaceOut]:
         """Compounds, grids and buildings of the community."""
         places = await service.list_places(conn, community.id)
         return [PlaceOut(p.id, p.level, p.name, p.parent_id) for p in places]
 
-    @post("/places", operation_id="createPlace", status_code=HTTP_201_CREATED)
+    @post(
+        "/places",
+        operation_id="createPlace",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def create_place(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, data: JSONBody[PlaceIn]
     ) -> PlaceOut:
@@ -221,14 +253,19 @@ class MembersController(Controller):
         )
         return PlaceOut(place_id, data.level, data.name, data.parent_id)
 
-    @post("/households", operation_id="createHousehold", status_code=HTTP_201_CREATED)
+    @post(
+        "/households",
+        operation_id="createHousehold",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def create_household(
         self, conn: Conn, community: CurrentCommunity, data: JSONBody[HouseholdIn]
     ) -> dict[str, Any]:
         household_id = await service.household_id_for(conn, community.id, data.label)
         return {"id": household_id, "label": data.label}
 
-    @get("/audit", operation_id="readAudit")
+    @get("/audit", operation_id="readAudit", responses=problems(400, 401, 403, 404))
     async def read_audit(
         self,
         conn: Conn,
@@ -272,7 +309,12 @@ class RegionsController(Controller):
     path = "/api/v1"
     tags = ["platform"]  # noqa: RUF012
 
-    @post("/regions", operation_id="createRegion", status_code=HTTP_201_CREATED)
+    @post(
+        "/regions",
+        operation_id="createRegion",
+        status_code=HTTP_201_CREATED,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def create_region(
         self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[RegionIn]
     ) -> dict[str, Any]:
@@ -281,7 +323,12 @@ class RegionsController(Controller):
         )
         return {"id": region_id, "level": data.level, "name": data.name, "parent_id": data.parent_id}
 
-    @post("/regions/{region_id:int}/admins", operation_id="grantStreetAdmin", status_code=HTTP_200_OK)
+    @post(
+        "/regions/{region_id:int}/admins",
+        operation_id="grantStreetAdmin",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def grant_region_admin(
         self, request: Request[Any, Any, Any], conn: Conn, region_id: FromPath[int], data: JSONBody[RegionAdminIn]
     ) -> dict[str, Any]:
@@ -289,7 +336,12 @@ class RegionsController(Controller):
         person_id = await service.grant_region_admin(conn, region_id, data.phone, actor_person_id=_person(request))
         return {"region_id": region_id, "person_id": person_id}
 
-    @post("/communities/{slug:str}/street", operation_id="setCommunityStreet", status_code=HTTP_200_OK)
+    @post(
+        "/communities/{slug:str}/street",
+        operation_id="setCommunityStreet",
+        status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
     async def set_street(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, data: JSONBody[StreetIn]
     ) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""What the OpenAPI document says about errors, authentication and bodies Litestar cannot describe by itself.
+
+Every handler names the error statuses it really answers with, ``responses=problems(400, 401, 403, 404)``, and
+each becomes an ``application/problem+json`` response whose schema is what points/errors.py sends. Listing 400
+here also replaces Litestar's own automatic 400 ("ValidationException", ``application/json`` with
+``status_code``/``extra``), which is not what this service sends: the problem details plugin turns it into
+problem+json. tests/test_openapi.py checks the document against the policy table and the routes, and
+tests/test_schemathesis.py checks the service against the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+# Litestar's own schema plugin for msgspec Structs; it has no public name, and the pinned version is tested.
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+CSV_MEDIA_TYPE = "text/csv"
+
+
+class FieldError(msgspec.Struct):
+    """One field the request decoder refused (Litestar's validation errors, under ``errors``)."""
+
+    message: str
+    key: str | None = None
+    source: str | None = None
+
+
+class Problem(msgspec.Struct):
+    """An RFC 9457 problem, as points/errors.py sends it. Clients match on ``code``; ``type`` is a link to what it
+    means (GET it). More members may follow: the data of the error (an account id, the amounts involved)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None  # only when the request could not be decoded
+
+
+# Why each status is answered; the same words for every operation, so that a client learns them once.
+WHEN: dict[int, str] = {
+    400: "The request is not valid: it could not be decoded, or a field breaks its rule (code names which).",
+    401: "Not signed in, or the token is unknown, revoked or expired; at sign-in, the wrong phone or password.",
+    403: "Signed in, but not allowed: the caller's roles, a missing CSRF token with a session cookie, "
+    "or an award to oneself (conflict_of_interest).",
+    404: "No such community (or the caller is not a member of it), or no such id in it.",
+    409: "Taken already: an idempotency key reused with another body, a duplicate code or phone, "
+    "or a hold or entry no longer in a state that allows this.",
+    413: "The body is larger than the service accepts (2 MiB).",
+    415: "The body is not of the media type this operation reads.",
+    422: "A ledger rule refuses it: not enough points, an upper bound, postings that do not sum to zero, "
+    "accounts in different units.",
+    423: "The account is locked for a while after repeated wrong passwords.",
+    429: "Too many sign-in attempts from this address; retry after the time in Retry-After.",
+}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """``responses=`` for a handler decorator: one problem+json response per status the handler answers with."""
+    unknown = sorted(set(statuses) - set(WHEN))
+    if unknown:
+        raise ValueError(f"no description for status {unknown}: add it to points.openapi.WHEN")
+    return {
+        status: ResponseSpec(
+            data_container=Problem, description=WHEN[status], media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
+        )
+        for status in sorted(statuses)
+    }
+
+
+def replayed(model: type[Any]) -> dict[int, ResponseSpec]:
+    """The 200 of an idempotent write retried with the same key and body: the original result, replayed."""
+    return {
+        200: ResponseSpec(
+            data_container=model,
+            description="A retry of a request already carried out (same Idempotency-Key and body): its original "
+            'result, with "replayed": true.',
+            generate_examples=False,
+        )
+    }
+
+
+# ---- request bodies ----------------------------------------------------------------------------------------
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Litestar's Struct schemas leave ``additionalProperties`` open even when the Struct is declared
+    ``forbid_unknown_fields=True`` and the decoder refuses an unknown field with 400; this says so in the schema.
+    Registered in the app's plugins, it is asked before Litestar's own."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        config = getattr(field_definition.type_, "__struct_config__", None)
+        if config is not None and config.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
+
+
+@dataclass
+class CsvBodyOperation(Operation):
+    """For handlers that read a CSV body themselves (``await request.body()``): Litestar decodes only JSON,
+    msgpack and forms, so it cannot see that such a handler has a body at all."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={CSV_MEDIA_TYPE: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+            description="UTF-8 or GB18030 text with a header row.",
+            required=True,
+        )
+
+
+# ---- authentication ----------------------------------------------------------------------------------------
+
+BEARER = "bearer"
+SESSION = "session"
+
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    BEARER: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="A personal or device token from POST /api/v1/me/tokens (lp_...).",
+    ),
+    SESSION: SecurityScheme(
+        type="apiKey",
+        security_scheme_in="cookie",
+        name="session",
+        description="The session cookie set by POST /api/v1/login; writes also need the x-csrftoken header "
+        "carrying the csrftoken cookie.",
+    ),
+}
+
+# Every operation needs one of the two, unless it says PUBLIC (points/auth/policy.py is the authority; the
+# OpenAPI test checks that the two agree).
+SIGNED_IN: list[SecurityRequirement] = [{BEARER: []}, {SESSION: []}]
+# An empty requirement is OpenAPI's way of saying "no credentials needed"; Litestar adds a handler's security to
+# the document's, so public handlers cannot simply say nothing.
+PUBLIC: list[SecurityRequirement] = [{}]
+
+
+def components() -> Components:
+    return Components(security_schemes=dict(SECURITY_SCHEMES))
