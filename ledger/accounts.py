@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from ledger import db
-from ledger.errors import InvalidEntry, UnknownAccount, UnknownCommunity
-from ledger.model import Bounds
+from ledger.errors import DuplicateCode, UnknownAccount, UnknownCommunity, UnknownUnit
+from ledger.model import Bounds, check_bound, check_id, check_nul, check_text, refuse
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 UNIT_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -43,20 +43,17 @@ class Account:
         return Bounds(self.lower_bound, self.upper_bound)
 
 
-def _raise(problems: list[str]) -> None:
-    if problems:
-        raise InvalidEntry(problems[0], problems)
-
-
 async def create_community(
     conn: db.Connection, slug: str, name: str, *, unit: str = "points", unit_name: str = "积分"
 ) -> Community:
     """A community with its first unit (points)."""
-    problems = [] if SLUG.match(slug) else ["a slug is 2-63 lower-case letters, digits and dashes"]
+    problems = [] if SLUG.fullmatch(slug) else ["a slug is 2-63 lower-case letters, digits and dashes"]
     if not 0 < len(name) <= MAX_NAME_CHARS:
         problems.append(f"a name is 1 to {MAX_NAME_CHARS} characters")
-    problems += [] if UNIT_CODE.match(unit) else ["a unit code is 1-32 lower-case letters, digits and _"]
-    _raise(problems)
+    problems += check_nul("a name", name)
+    problems += [] if UNIT_CODE.fullmatch(unit) else ["a unit code is 1-32 lower-case letters, digits and _"]
+    problems += check_text("a unit name", unit_name, 100)
+    refuse(problems)
     # Opening a community is a platform action (migration 0002): it runs as the owner, creating the community
     # with its first unit in one call, because the unit is a tenant row the new community does not own yet.
     community_id = await db.fetchval(
@@ -66,10 +63,11 @@ async def create_community(
 
 
 async def add_unit(conn: db.Connection, community_id: int, code: str, name: str) -> None:
-    problems = [] if UNIT_CODE.match(code) else ["a unit code is 1-32 lower-case letters, digits and _"]
+    problems = [] if UNIT_CODE.fullmatch(code) else ["a unit code is 1-32 lower-case letters, digits and _"]
     if not 0 < len(name) <= 100:
         problems.append("a unit name is 1 to 100 characters")
-    _raise(problems)
+    problems += check_nul("a unit name", name)
+    refuse(problems)
     await db.enter(conn, community_id)
     await db.fetchrow(
         conn, "INSERT INTO ledger.units (community_id, code, name) VALUES ($1, $2, $3)", community_id, code, name
@@ -77,6 +75,8 @@ async def add_unit(conn: db.Connection, community_id: int, code: str, name: str)
 
 
 async def get_community(conn: db.Connection, slug: str) -> Community:
+    if not SLUG.fullmatch(slug):  # no community is called that (and U+0000 must not reach the driver)
+        raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
     row = await conn.fetchrow("SELECT id, slug, name FROM ledger.communities WHERE slug = $1", slug)
     if row is None:
         raise UnknownCommunity(f"community {slug!r} does not exist", slug=slug)
@@ -97,30 +97,37 @@ async def open_account(
     """Open an empty account. Wallets keep the default lower bound 0; pass ``lower_bound=None``
     for an unbounded system account (issuance, supermarket, escrow)."""
     problems: list[str] = []
-    if not ACCOUNT_CODE.match(code) or len(code) > MAX_ACCOUNT_CODE_CHARS:
+    if not ACCOUNT_CODE.fullmatch(code) or len(code) > MAX_ACCOUNT_CODE_CHARS:
         problems.append("an account code looks like 'volunteer:42' or 'issuance' (at most 128 characters)")
+    if not UNIT_CODE.fullmatch(unit):  # no unit has such a code; a typo must not reach the driver (U+0000)
+        problems.append("a unit code is 1-32 lower-case letters, digits and _")
     if normal_side not in NORMAL_SIDES:
         problems.append("normal_side is debit or credit")
-    if len(name) > MAX_NAME_CHARS:
-        problems.append(f"an account name is at most {MAX_NAME_CHARS} characters")
+    problems += check_text("an account name", name, MAX_NAME_CHARS)
+    problems += check_bound("lower_bound", lower_bound) + check_bound("upper_bound", upper_bound)
     if lower_bound is not None and upper_bound is not None and lower_bound > upper_bound:
         problems.append("the lower bound must not exceed the upper bound")
     if (lower_bound is not None and lower_bound > 0) or (upper_bound is not None and upper_bound < 0):
         problems.append("a new account starts at 0, so its bounds must allow 0")
-    _raise(problems)
+    refuse(problems)
     await db.enter(conn, community_id)
-    row = await db.fetchrow(
-        conn,
-        "INSERT INTO ledger.accounts (community_id, unit, code, name, normal_side, lower_bound, upper_bound) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-        community_id,
-        unit,
-        code,
-        name,
-        normal_side,
-        lower_bound,
-        upper_bound,
-    )
+    try:
+        row = await db.fetchrow(
+            conn,
+            "INSERT INTO ledger.accounts (community_id, unit, code, name, normal_side, lower_bound, upper_bound) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+            community_id,
+            unit,
+            code,
+            name,
+            normal_side,
+            lower_bound,
+            upper_bound,
+        )
+    except UnknownUnit:  # the database knows which constraint failed; here we can name the value as well
+        raise UnknownUnit(f"this community keeps no unit {unit!r}", field="unit", unit=unit) from None
+    except DuplicateCode:
+        raise DuplicateCode(f"this community already has an account {code!r}", field="code", code=code) from None
     return account_from_row(row)
 
 
@@ -139,6 +146,7 @@ def account_from_row(row: Any) -> Account:
 
 
 async def get_account(conn: db.Connection, community_id: int, account_id: int) -> Account:
+    refuse(check_id("account_id", account_id))
     await db.enter(conn, community_id)
     row = await conn.fetchrow(
         "SELECT * FROM ledger.accounts WHERE id = $1 AND community_id = $2", account_id, community_id

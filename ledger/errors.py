@@ -62,6 +62,12 @@ class UnknownCommunity(LedgerError):
     code = "community_not_found"
 
 
+class UnknownUnit(LedgerError):
+    """No such unit in this community: an account can only be opened in a unit the community keeps."""
+
+    code = "unit_not_found"
+
+
 class UnitMismatch(LedgerError):
     """Accounts of different units were put together where one unit is required."""
 
@@ -140,17 +146,18 @@ _BY_SQLSTATE: dict[str, type[LedgerError]] = {
     "LE020": AppendOnlyViolation,
 }
 
-# Constraint names that back a rule already checked earlier in the function;
-# they fire only on races (two reversals of one entry at the same moment).
-_BY_CONSTRAINT: dict[str, type[LedgerError]] = {
-    "entries_reversed_once": AlreadyReversed,
-    "communities_slug_key": DuplicateCode,
-    "units_pkey": DuplicateCode,
-    "accounts_community_code_key": DuplicateCode,
-    "accounts_within_lower_bound": InsufficientBalance,
-    "accounts_within_upper_bound": UpperBoundExceeded,
-    "accounts_unit_fkey": UnitMismatch,
-    "units_community_id_fkey": UnknownCommunity,
+# Constraint names that back a rule, with the words a person reads and the field they name. Some back a rule
+# already checked earlier in the function and fire only on races (two reversals of one entry at the same moment).
+# PostgreSQL's own text ("duplicate key value violates unique constraint ...") never reaches a client.
+_BY_CONSTRAINT: dict[str, tuple[type[LedgerError], str, str | None]] = {
+    "entries_reversed_once": (AlreadyReversed, "the entry was already reversed", None),
+    "communities_slug_key": (DuplicateCode, "a community with this slug already exists", "slug"),
+    "units_pkey": (DuplicateCode, "this community already keeps a unit with this code", "code"),
+    "accounts_community_code_key": (DuplicateCode, "this community already has an account with this code", "code"),
+    "accounts_within_lower_bound": (InsufficientBalance, "the account would go below its lower bound", None),
+    "accounts_within_upper_bound": (UpperBoundExceeded, "the account would go above its upper bound", None),
+    "accounts_unit_fkey": (UnknownUnit, "this community keeps no unit with that code", "unit"),
+    "units_community_id_fkey": (UnknownCommunity, "no such community", None),
 }
 
 
@@ -161,13 +168,13 @@ def from_database(exc: BaseException) -> LedgerError | None:
     cls = _BY_SQLSTATE.get(sqlstate or "")
     if cls is None:
         constraint = getattr(exc, "constraint_name", None)
-        cls = _BY_CONSTRAINT.get(constraint or "")
-        if cls is None:
-            if sqlstate == "23514":  # any other CHECK: a value out of its allowed range
-                cls = InvalidEntry
-            else:
-                return None
-        return cls(message, constraint=constraint)
+        known = _BY_CONSTRAINT.get(constraint or "")
+        if known is not None:
+            cls, words, field = known
+            return cls(words, constraint=constraint, **({"field": field} if field else {}))
+        if sqlstate == "23514":  # any other CHECK: a value out of its allowed range
+            return InvalidEntry("a value is outside its allowed range", constraint=constraint)
+        return None
     detail = getattr(exc, "detail", None)
     data: dict[str, Any] = {}
     if detail:

@@ -22,8 +22,10 @@ from ledger.model import (
     MAX_MEMO_CHARS,
     POSTABLE_KINDS,
     PostedEntry,
+    check_id,
     check_key,
     check_text,
+    refuse,
 )
 from ledger.posting import posted_entry_from_rows
 
@@ -84,7 +86,8 @@ async def place_hold(
     memo: str = "",
     actor: str | None = None,
 ) -> Hold:
-    problems = check_key(idempotency_key) + check_text("memo", memo, MAX_MEMO_CHARS)
+    problems = check_id("account_id", account_id) + check_id("counter_account_id", counter_account_id)
+    problems += check_key(idempotency_key) + check_text("memo", memo, MAX_MEMO_CHARS)
     problems += check_text("actor", actor, MAX_ACTOR_CHARS)
     if not 0 < amount <= MAX_AMOUNT:
         problems.append(f"a hold amount must be between 1 and {MAX_AMOUNT}")
@@ -124,10 +127,10 @@ async def post_hold(
     actor: str | None = None,
 ) -> PostedEntry:
     """Post ``amount`` (default: all) of the hold; the rest is released."""
-    problems = check_key(idempotency_key) + check_text("memo", memo, MAX_MEMO_CHARS)
+    problems = check_id("hold_id", hold_id) + check_key(idempotency_key) + check_text("memo", memo, MAX_MEMO_CHARS)
     problems += check_text("actor", actor, MAX_ACTOR_CHARS)
     if amount is not None and not 0 < amount <= MAX_AMOUNT:
-        problems.append("the amount to post must be positive")
+        problems.append(f"the amount to post must be between 1 and {MAX_AMOUNT}")
     if problems:
         raise InvalidEntry(problems[0], problems)
     db.require_tenant(conn, community_id)
@@ -146,6 +149,7 @@ async def post_hold(
 
 async def void_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hold:
     """Release the hold. Voiding a hold that is already voided or expired changes nothing."""
+    refuse(check_id("hold_id", hold_id))
     db.require_tenant(conn, community_id)
     row = await db.fetchrow(
         conn, f"SELECT r.replayed, {_HOLD_COLUMNS} FROM ledger.void_hold($1, $2) r", community_id, hold_id
@@ -154,6 +158,7 @@ async def void_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hol
 
 
 async def get_hold(conn: db.Connection, community_id: int, hold_id: int) -> Hold | None:
+    refuse(check_id("hold_id", hold_id))
     await db.enter(conn, community_id)
     row = await db.fetchrow(
         conn,

@@ -21,6 +21,7 @@ from ledger.model import (
     NewEntry,
     PostedEntry,
     Posting,
+    check_id,
     check_key,
     check_text,
     require_valid,
@@ -66,7 +67,7 @@ async def reverse_entry(
     memo: str | None = None,
 ) -> PostedEntry:
     """Post the mirror of ``entry_id`` once; a second reversal raises AlreadyReversed."""
-    problems = check_key(idempotency_key)
+    problems = check_id("entry_id", entry_id) + check_key(idempotency_key)
     if not reason.strip():
         problems.append("a reversal needs a reason")
     problems += check_text("reason", reason, MAX_REASON_CHARS)

@@ -19,6 +19,7 @@ from typing import Any
 from ledger import db
 from ledger.accounts import Account, account_from_row
 from ledger.errors import EntryNotFound, InvalidEntry, UnknownAccount
+from ledger.model import MAX_ID, check_id, check_time, refuse
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -80,6 +81,7 @@ class EntryView:
 
 
 async def balance(conn: db.Connection, community_id: int, account_id: int) -> Balance:
+    refuse(check_id("account_id", account_id))
     await db.enter(conn, community_id)
     row = await conn.fetchrow(
         f"SELECT a.*, {_CURRENT_BALANCE} AS current_balance, {_HELD_NOW} AS held_now "
@@ -96,6 +98,8 @@ async def balances(
     conn: db.Connection, community_id: int, *, after_id: int = 0, limit: int = DEFAULT_PAGE
 ) -> list[Balance]:
     """Accounts of the community with their balances, by id (keyset: pass the last id seen)."""
+    if not 0 <= after_id <= MAX_ID:
+        refuse([f"after must be an account id (0 to {MAX_ID})"])
     await db.enter(conn, community_id)
     rows = await conn.fetch(
         f"SELECT a.*, {_CURRENT_BALANCE} AS current_balance, {_HELD_NOW} AS held_now "
@@ -114,6 +118,7 @@ async def balance_as_of(conn: db.Connection, community_id: int, account_id: int,
     timestamps rise with their ids and the last one's running balance answers.
     An unbounded account sums its postings up to then.
     """
+    refuse(check_time("at", at))
     account = (await balance(conn, community_id, account_id)).account
     if account.bounds.bounded:
         value = await conn.fetchval(
@@ -201,7 +206,7 @@ async def history(
     """
     size = _page_size(limit)
     account = (await balance(conn, community_id, account_id)).account
-    before_id, start_balance = decode_cursor(cursor, account_id) if cursor else (2**63 - 1, None)
+    before_id, start_balance = decode_cursor(cursor, account_id) if cursor else (MAX_ID, None)
     rows = await conn.fetch(
         _HISTORY, account_id, before_id, size + 1, None if account.bounds.bounded else start_balance
     )
@@ -259,6 +264,7 @@ async def trial_balance(conn: db.Connection, community_id: int) -> list[TrialBal
 
 
 async def get_entry(conn: db.Connection, community_id: int, entry_id: int) -> EntryView:
+    refuse(check_id("entry_id", entry_id))
     await db.enter(conn, community_id)
     row = await conn.fetchrow(
         """SELECT e.*, e.metadata::text AS metadata_text, r.id AS reversed_by,

@@ -44,6 +44,7 @@ from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
 from points.request_db import RequestConnectionMiddleware, request_connection
 from points.settings import Settings, get_settings
+from points.strict_input import strict_input
 
 VERSION = "0.1.0"
 
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         on_shutdown=[on_shutdown],
         plugins=[problem_details_plugin(), _logging(settings), StrictStructSchemaPlugin()],
         exception_handlers={Exception: internal_error_handler},
+        before_request=strict_input,  # strict bodies and query parameters, for every operation
         openapi_config=OpenAPIConfig(
             title="邻里积分 Linli Points",
             version=VERSION,

@@ -8,6 +8,7 @@ connection and the actor to record, as one ``WriteContext`` (``provide_here``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,13 +24,33 @@ from ledger import accounts as ledger_accounts
 from ledger import holds as ledger_holds
 from ledger import queries
 from ledger.errors import HoldNotFound
-from ledger.model import Line, NewEntry
+from ledger.model import MAX_ID, MAX_KEY_CHARS, MAX_POSTINGS, Line, NewEntry, check_id, check_metadata, check_time
 from points import entries
 from points.auth.access import Access, current_access
 from points.auth.errors import Forbidden, InvalidRequest
 from points.auth.identity import Principal
 from points.communities import FirstAdmin, open_community
 from points.community_cache import CommunityCache
+from points.fields import (
+    AccountCode,
+    AccountName,
+    AfterId,
+    Amount,
+    Bound,
+    CommunityName,
+    Id,
+    Memo,
+    MetadataKey,
+    Name,
+    Password,
+    PathId,
+    Phone,
+    PositiveAmount,
+    Reason,
+    Text,
+    TimeoutS,
+    Timestamp,
+)
 from points.members.service import check_account_code, communities_visible_to, get_member
 from points.openapi import problems, replayed
 from points.request_db import request_connection
@@ -39,12 +60,14 @@ IdempotencyKey = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         min_length=1,
-        max_length=128,
+        max_length=MAX_KEY_CHARS,
         description="Unique per community. A retry with the same key and body returns the original result; "
         "the same key with another body is refused (409 idempotency_key_reused).",
     ),
 ]
 
+
+DIGITS = re.compile(r"[0-9]{1,19}")
 
 # Injected by name (see points/app.py): the request's connection, the community named in the path, and for writes
 # the WriteContext (connection, caller, actor).
@@ -56,62 +79,73 @@ Here = NamedDependency["WriteContext"]
 # ---- request bodies -------------------------------------------------------------------------------
 
 
+# Types and limits come from points/fields.py (and through it from ledger/model.py); points/strict_input.py
+# decodes these strictly, so "1", 1.0 and 1e2 are not integers and a time without its zone is refused.
+
+
 class FirstAdminIn(msgspec.Struct, forbid_unknown_fields=True):
-    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    phone: Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
-    password: Annotated[str, msgspec.Meta(max_length=256)] | None = None  # for a person new to the platform
+    display_name: Name
+    phone: Annotated[Phone, msgspec.Meta(min_length=6)]
+    password: Password | None = None  # for a person new to the platform
 
 
 class CommunityIn(msgspec.Struct, forbid_unknown_fields=True):
-    slug: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    slug: Annotated[str, msgspec.Meta(pattern=ledger_accounts.SLUG.pattern)]
+    name: CommunityName
     admin: FirstAdminIn | None = None
 
 
 class UnitIn(msgspec.Struct, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    code: Annotated[str, msgspec.Meta(pattern=ledger_accounts.UNIT_CODE.pattern)]
+    name: Name
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    unit: str = "points"
-    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    normal_side: str = "credit"
-    lower_bound: int | None = 0  # wallets cannot go below 0; send null for an unbounded system account
-    upper_bound: int | None = None
+    code: AccountCode
+    unit: Text = "points"
+    name: AccountName = ""
+    normal_side: Text = "credit"
+    lower_bound: Bound | None = 0  # wallets cannot go below 0; send null for an unbounded system account
+    upper_bound: Bound | None = None
 
 
 class PostingIn(msgspec.Struct, forbid_unknown_fields=True):
-    account_id: int
-    amount: int
+    account_id: Id
+    amount: Amount
 
 
 class EntryIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: str
-    postings: Annotated[list[PostingIn], msgspec.Meta(min_length=2, max_length=5000)]
-    memo: Annotated[str, msgspec.Meta(max_length=500)] = ""
-    metadata: dict[str, Any] = {}
-    effective_at: datetime | None = None
+    kind: Text
+    postings: Annotated[list[PostingIn], msgspec.Meta(min_length=2, max_length=MAX_POSTINGS)]
+    memo: Memo = ""
+    metadata: dict[MetadataKey, Any] = {}
+    effective_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        # The ledger's own checks, at the edge: msgspec cannot say "at most 8 deep" or "no U+0000 in any value",
+        # and a time zone's offset is no proof of a sane year. The ledger checks the same again.
+        problems = check_metadata(self.metadata) + check_time("effective_at", self.effective_at)
+        if problems:
+            raise ValueError(problems[0])
 
 
 class ReversalIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    memo: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    reason: Reason
+    memo: Memo | None = None
 
 
 class HoldIn(msgspec.Struct, forbid_unknown_fields=True):
-    account_id: int
-    counter_account_id: int
-    amount: int
-    kind: str = "transfer"
-    memo: Annotated[str, msgspec.Meta(max_length=500)] = ""
-    timeout_s: int = 900
+    account_id: Id
+    counter_account_id: Id
+    amount: PositiveAmount
+    kind: Text = "transfer"
+    memo: Memo = ""
+    timeout_s: TimeoutS = 900
 
 
 class HoldPostIn(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int | None = None
-    memo: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    amount: PositiveAmount | None = None
+    memo: Memo | None = None
 
 
 # ---- responses ------------------------------------------------------------------------------------
@@ -333,13 +367,13 @@ class LedgerController(Controller):
         self,
         conn: Conn,
         community: CurrentCommunity,
-        after: Annotated[int, Parameter(ge=0, description="the last account id of the previous page")] = 0,
+        after: AfterId = 0,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> list[AccountOut]:
         return [_account_out(b) for b in await queries.balances(conn, community.id, after_id=after, limit=limit)]
 
     @get("/accounts/{account_id:int}", operation_id="getAccount", responses=problems(400, 401, 403, 404))
-    async def read_account(self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int]) -> AccountOut:
+    async def read_account(self, conn: Conn, community: CurrentCommunity, account_id: PathId) -> AccountOut:
         """The account with its balance, held amount and what is available (O(1))."""
         return _account_out(await queries.balance(conn, community.id, account_id))
 
@@ -349,7 +383,7 @@ class LedgerController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def balance_as_of(
-        self, conn: Conn, community: CurrentCommunity, account_id: FromPath[int], at: FromQuery[datetime]
+        self, conn: Conn, community: CurrentCommunity, account_id: PathId, at: FromQuery[datetime]
     ) -> BalanceAsOfOut:
         value = await queries.balance_as_of(conn, community.id, account_id, at)
         return BalanceAsOfOut(account_id, at, value)
@@ -359,7 +393,7 @@ class LedgerController(Controller):
         self,
         conn: Conn,
         community: CurrentCommunity,
-        account_id: FromPath[int],
+        account_id: PathId,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
     ) -> HistoryOut:
@@ -408,7 +442,7 @@ class LedgerController(Controller):
         return _entry_out(await entries.post_entry(here.conn, here.access, entry))
 
     @get("/entries/{entry_id:int}", operation_id="getEntry", responses=problems(400, 401, 403, 404))
-    async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: FromPath[int]) -> EntryDetailOut:
+    async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: PathId) -> EntryDetailOut:
         e = await queries.get_entry(conn, community.id, entry_id)
         return EntryDetailOut(
             e.id,
@@ -432,7 +466,7 @@ class LedgerController(Controller):
         responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(EntryOut),
     )
     async def reverse(
-        self, here: Here, entry_id: FromPath[int], data: JSONBody[ReversalIn], idempotency_key: IdempotencyKey
+        self, here: Here, entry_id: PathId, data: JSONBody[ReversalIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post the mirror of an entry, naming it and a reason. An entry is reversed at most once."""
         posted = await entries.reverse_entry(
@@ -471,7 +505,7 @@ class LedgerController(Controller):
         return Response(_hold_out(hold), status_code=HTTP_200_OK if hold.replayed else HTTP_201_CREATED)
 
     @get("/holds/{hold_id:int}", operation_id="getHold", responses=problems(400, 401, 403, 404))
-    async def read_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
+    async def read_hold(self, conn: Conn, community: CurrentCommunity, hold_id: PathId) -> HoldOut:
         hold = await ledger_holds.get_hold(conn, community.id, hold_id)
         if hold is None:
             raise HoldNotFound(f"hold {hold_id} does not exist in this community", hold_id=hold_id)
@@ -484,7 +518,7 @@ class LedgerController(Controller):
         responses=problems(400, 401, 403, 404, 409, 413, 415, 422) | replayed(EntryOut),
     )
     async def post_hold(
-        self, here: Here, hold_id: FromPath[int], data: JSONBody[HoldPostIn], idempotency_key: IdempotencyKey
+        self, here: Here, hold_id: PathId, data: JSONBody[HoldPostIn], idempotency_key: IdempotencyKey
     ) -> Response[EntryOut]:
         """Post the hold (or part of it; the rest is released)."""
         posted = await ledger.post_hold(
@@ -504,7 +538,7 @@ class LedgerController(Controller):
         status_code=HTTP_200_OK,
         responses=problems(400, 401, 403, 404, 409),
     )
-    async def void_hold(self, conn: Conn, community: CurrentCommunity, hold_id: FromPath[int]) -> HoldOut:
+    async def void_hold(self, conn: Conn, community: CurrentCommunity, hold_id: PathId) -> HoldOut:
         """Release the hold. Voiding twice is harmless."""
         return _hold_out(await ledger.void_hold(conn, community.id, hold_id))
 
@@ -535,10 +569,12 @@ async def actor_of(request: Request[Any, Any, Any], conn: Any, access: Access) -
         return access.actor
     if not access.roles & {"organizer", "admin"}:
         raise Forbidden("only organizers and admins act on behalf of a member")
-    try:
-        member_id = int(on_behalf)
-    except ValueError:
-        raise InvalidRequest("X-On-Behalf-Of is a member id") from None
+    # Digits only, within an id's range: int() alone would take "1_0", " 7 " and numbers PostgreSQL cannot hold.
+    member_id = int(on_behalf) if DIGITS.fullmatch(on_behalf) else 0
+    if check_id("X-On-Behalf-Of", member_id):
+        raise InvalidRequest(
+            f"X-On-Behalf-Of is a member id: a whole number from 1 to {MAX_ID}", header="X-On-Behalf-Of"
+        )
     member = await get_member(conn, access.community_id, member_id)
     return f"{access.actor} for member:{member.id}"
 

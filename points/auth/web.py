@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.stores.base import Store
 
@@ -18,6 +18,7 @@ from points.auth import identity, recent
 from points.auth.errors import NotSignedIn
 from points.auth.identity import Principal, mask_phone
 from points.auth.sessions import SESSION_COOKIE, rotate_session_id
+from points.fields import Name, Password, PathId, Phone, Text, TokenDays
 from points.openapi import PUBLIC, problems
 
 Conn = NamedDependency[Any]
@@ -38,21 +39,24 @@ LOGIN_ATTEMPTS_PER_MINUTE = 20
 LOGIN_LIMIT = RateLimitConfig(rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE), identifier_for_request=client_address)
 
 
+# Types and limits: points/fields.py. Decoded strictly (points/strict_input.py).
+
+
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
-    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    phone: Annotated[Phone, msgspec.Meta(min_length=1)]
+    password: Annotated[Password, msgspec.Meta(min_length=1)]
 
 
 class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
-    current_password: Annotated[str, msgspec.Meta(max_length=256)]
-    new_password: Annotated[str, msgspec.Meta(max_length=256)]
+    current_password: Password
+    new_password: Password
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    kind: str = "personal"
-    days: int = 90
-    community: str | None = None  # slug; required for device tokens
+    name: Name
+    kind: Text = "personal"
+    days: TokenDays = 90
+    community: Text | None = None  # slug; required for device tokens
 
 
 class MembershipOut(msgspec.Struct):
@@ -184,9 +188,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         responses=problems(400, 401, 403, 404),
     )
-    async def revoke_token(
-        self, request: Request[Any, Any, Any], conn: Conn, token_id: FromPath[int]
-    ) -> identity.TokenInfo:
+    async def revoke_token(self, request: Request[Any, Any, Any], conn: Conn, token_id: PathId) -> identity.TokenInfo:
         person_id = _principal(request).person_id
         revoked = await identity.revoke_token(conn, person_id, token_id)
         recent.forget_person(person_id)  # no grace period in this process

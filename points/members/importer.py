@@ -8,6 +8,9 @@ Columns (a header row is required; order does not matter):
 
 Every row is checked first. If any row is bad, nothing is imported and the
 report lists every bad row with its line number; a dry run only reports.
+
+The export writes the same columns (through points/csv_out.py, which makes formula-like text inert), so an
+exported register imports back as it was stored.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import db
+from ledger.model import NO_NUL, NUL
+from points import csv_out
 from points.auth.errors import InvalidRequest
 from points.auth.identity import PHONE, mask_phone
 from points.auth.policy import COMMUNITY_ROLES
@@ -76,8 +81,9 @@ def parse(text: str) -> tuple[list[Row], list[dict[str, object]]]:
     for number, raw in enumerate(reader, start=2):
         if number - 1 > MAX_ROWS:
             raise InvalidRequest(f"at most {MAX_ROWS} rows per import")
-        record = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        problems: list[str] = []
+        record = {k.strip().lower(): csv_out.unescape_cell((v or "").strip()) for k, v in raw.items() if k is not None}
+        # PostgreSQL cannot store U+0000: a bad row like any other, named by its column.
+        problems: list[str] = [f"{column} {NO_NUL}" for column, value in record.items() if NUL in value]
         name = record.get("name", "")
         if not 1 <= len(name) <= service.MAX_NAME_CHARS:
             problems.append(f"name must be 1 to {service.MAX_NAME_CHARS} characters")
@@ -139,3 +145,21 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
             )
     report.imported = len(rows)
     return report
+
+
+async def export_members(conn: Any, community_id: int) -> bytes:
+    """The register as CSV with the import's columns: every member who has not left, in the order they joined.
+    Phones in full, so admins only (points/auth/policy.py)."""
+    await db.enter(conn, community_id)
+    rows = await conn.fetch(
+        """SELECT m.display_name, p.phone, h.label,
+                  coalesce((SELECT string_agg(DISTINCT g.role, ';' ORDER BY g.role) FROM points.role_grants g
+                             WHERE g.member_id = m.id AND g.revoked_at IS NULL), '') AS roles
+             FROM points.members m
+             LEFT JOIN points.people p ON p.id = m.person_id
+             LEFT JOIN points.households h ON h.id = m.household_id
+            WHERE m.community_id = $1 AND m.status <> 'left'
+            ORDER BY m.id""",
+        community_id,
+    )
+    return csv_out.write_csv(KNOWN, ((r["display_name"], r["phone"], r["label"], r["roles"]) for r in rows))

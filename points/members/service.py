@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from ledger import db
+from ledger.model import NO_NUL, NUL
 from points.auth import identity, recent
 from points.auth.errors import Conflict, ConflictOfInterest, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
@@ -71,6 +72,8 @@ def _member(row: Any) -> Member:
 def _check_name(name: str, what: str = "a display name") -> None:
     if not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters")
+    if NUL in name:  # PostgreSQL cannot store it; the edge refuses it too (points/fields.py)
+        raise InvalidRequest(f"{what} {NO_NUL}")
 
 
 async def get_member(conn: db.Connection, community_id: int, member_id: int) -> Member:

@@ -6,15 +6,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
+from points import csv_out
 from points.auth.access import Access
 from points.auth.identity import Principal, mask_phone
 from points.auth.policy import ADMIN
+from points.fields import AfterId, BeforeId, Id, Label, Name, Password, PathId, PathText, Phone, Text
 from points.members import importer, service
 from points.openapi import CsvBodyOperation, problems
 
@@ -23,32 +25,35 @@ CurrentCommunity = NamedDependency[ledger.Community]
 CurrentAccess = NamedDependency[Access]
 
 
+# Types and limits: points/fields.py. Decoded strictly (points/strict_input.py).
+
+
 class MemberIn(msgspec.Struct, forbid_unknown_fields=True):
-    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    password: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    household: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    place_id: int | None = None
-    roles: list[str] = msgspec.field(default_factory=lambda: ["volunteer"])
+    display_name: Name
+    phone: Phone | None = None
+    password: Password | None = None
+    household: Label | None = None
+    place_id: Id | None = None
+    roles: list[Text] = msgspec.field(default_factory=lambda: ["volunteer"])
 
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
-    status: str
+    status: Text
 
 
 class RoleIn(msgspec.Struct, forbid_unknown_fields=True):
-    role: str
-    place_id: int | None = None
+    role: Text
+    place_id: Id | None = None
 
 
 class PlaceIn(msgspec.Struct, forbid_unknown_fields=True):
-    level: str
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    parent_id: int | None = None
+    level: Text
+    name: Name
+    parent_id: Id | None = None
 
 
 class HouseholdIn(msgspec.Struct, forbid_unknown_fields=True):
-    label: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    label: Annotated[Label, msgspec.Meta(min_length=1)]
 
 
 class MemberOut(msgspec.Struct):
@@ -109,7 +114,7 @@ class MembersController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         access: CurrentAccess,
-        after: Annotated[int, Parameter(ge=0)] = 0,
+        after: AfterId = 0,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> list[MemberOut]:
         members = await service.list_members(conn, community.id, after_id=after, limit=limit)
@@ -145,7 +150,7 @@ class MembersController(Controller):
 
     @get("/members/{member_id:int}", operation_id="getMember", responses=problems(400, 401, 403, 404))
     async def get_member(
-        self, conn: Conn, community: CurrentCommunity, access: CurrentAccess, member_id: FromPath[int]
+        self, conn: Conn, community: CurrentCommunity, access: CurrentAccess, member_id: PathId
     ) -> MemberOut:
         return _out(await service.get_member(conn, community.id, member_id), access)
 
@@ -161,7 +166,7 @@ class MembersController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         access: CurrentAccess,
-        member_id: FromPath[int],
+        member_id: PathId,
         data: JSONBody[StatusIn],
     ) -> MemberOut:
         """active, suspended or left."""
@@ -180,7 +185,7 @@ class MembersController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         access: CurrentAccess,
-        member_id: FromPath[int],
+        member_id: PathId,
         data: JSONBody[RoleIn],
     ) -> MemberOut:
         member = await service.grant_role(
@@ -200,8 +205,8 @@ class MembersController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         access: CurrentAccess,
-        member_id: FromPath[int],
-        role: FromPath[str],
+        member_id: PathId,
+        role: PathText,
     ) -> MemberOut:
         member = await service.revoke_role(conn, community.id, member_id, role, actor_person_id=_person(request))
         return _out(member, access)
@@ -227,6 +232,22 @@ class MembersController(Controller):
             conn, community.id, importer.decode(await request.body()), dry_run=dry_run, actor_person_id=_person(request)
         )
         return ImportOut(report.rows, report.imported, report.dry_run, report.ok, report.errors)
+
+    @get(
+        "/members/export",
+        operation_id="exportMembers",
+        media_type=csv_out.MEDIA_TYPE,
+        responses=problems(400, 401, 403, 404),
+    )
+    async def export_members(self, conn: Conn, community: CurrentCommunity) -> Response[bytes]:
+        """The member register as CSV (UTF-8 with a BOM, for Excel) with the columns the import reads: name,
+        phone, household, roles. Text that a spreadsheet would run as a formula is written with a leading
+        apostrophe; the import takes it off again."""
+        return Response(
+            await importer.export_members(conn, community.id),
+            media_type=csv_out.MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{community.slug}-members.csv"'},
+        )
 
     @get("/places", operation_id="listPlaces", responses=problems(400, 401, 403, 404))
     async def list_places(self, conn: Conn, community: CurrentCommunity) -> list[PlaceOut]:
@@ -270,7 +291,7 @@ class MembersController(Controller):
         self,
         conn: Conn,
         community: CurrentCommunity,
-        before: Annotated[int | None, Parameter(ge=1)] = None,
+        before: BeforeId = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> list[AuditOut]:
         """Privileged actions in this community, newest first."""
@@ -290,17 +311,17 @@ class MembersController(Controller):
 
 
 class RegionIn(msgspec.Struct, forbid_unknown_fields=True):
-    level: str
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    parent_id: int | None = None
+    level: Text
+    name: Name
+    parent_id: Id | None = None
 
 
 class RegionAdminIn(msgspec.Struct, forbid_unknown_fields=True):
-    phone: Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
+    phone: Annotated[Phone, msgspec.Meta(min_length=6)]
 
 
 class StreetIn(msgspec.Struct, forbid_unknown_fields=True):
-    street_id: int
+    street_id: Id
 
 
 class RegionsController(Controller):
@@ -330,7 +351,7 @@ class RegionsController(Controller):
         responses=problems(400, 401, 403, 404, 409, 413, 415),
     )
     async def grant_region_admin(
-        self, request: Request[Any, Any, Any], conn: Conn, region_id: FromPath[int], data: JSONBody[RegionAdminIn]
+        self, request: Request[Any, Any, Any], conn: Conn, region_id: PathId, data: JSONBody[RegionAdminIn]
     ) -> dict[str, Any]:
         """The person with this phone may read every community under the region (statements, accounts)."""
         person_id = await service.grant_region_admin(conn, region_id, data.phone, actor_person_id=_person(request))
