@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 # Litestar's own schema plugin for msgspec Structs; it has no public name, and the pinned version is tested.
+from litestar._openapi.schema_generation import schema as _litestar_schema
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -31,6 +32,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.params import KwargDefinition
     from litestar.typing import FieldDefinition
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -128,6 +130,35 @@ class CsvBodyOperation(Operation):
             description="UTF-8 or GB18030 text with a header row.",
             required=True,
         )
+
+
+def _exact_integer_bounds() -> None:
+    """Litestar writes every numeric bound as a float (``float(le)``), and 2^63-1, the bound of every id, becomes
+    9.223372036854776e18, which is 2^63: one more than the decoder accepts, so a client (or schemathesis) that
+    trusts the document sends 9223372036854775808 and is refused. Integer bounds stay integers here. Litestar
+    offers no hook for this; the pinned version is tested by tests/test_openapi.py."""
+    original = _litestar_schema.create_numerical_constrained_field_schema  # type: ignore[attr-defined]
+    if getattr(original, "exact_integer_bounds", False):
+        return
+
+    def exact(field_type: type[Any], kwarg_definition: KwargDefinition) -> Schema:
+        schema = original(field_type, kwarg_definition)
+        if issubclass(field_type, int):
+            for attr, bound in (
+                ("maximum", kwarg_definition.le),
+                ("exclusive_maximum", kwarg_definition.lt),
+                ("minimum", kwarg_definition.ge),
+                ("exclusive_minimum", kwarg_definition.gt),
+            ):
+                if isinstance(bound, int):
+                    setattr(schema, attr, bound)
+        return schema
+
+    exact.exact_integer_bounds = True  # type: ignore[attr-defined]
+    _litestar_schema.create_numerical_constrained_field_schema = exact  # type: ignore[attr-defined]
+
+
+_exact_integer_bounds()
 
 
 # ---- authentication ----------------------------------------------------------------------------------------

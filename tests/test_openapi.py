@@ -96,3 +96,14 @@ async def test_member_import_documents_its_csv_body(anonymous_client: Client) ->
     body = ops["importMembers"]["requestBody"]
     assert body["required"] is True
     assert list(body["content"]) == ["text/csv"]
+
+
+async def test_integer_bounds_are_exact(anonymous_client: Client) -> None:
+    """2^63-1 written as a float is 2^63, which the decoder refuses: the document must not invite it."""
+    doc = await anonymous_client.get("/schema/openapi.json")
+    floats = re.findall(r'"(?:maximum|minimum|exclusiveMaximum|exclusiveMinimum)":\s*-?[0-9.]+e[+-]?[0-9]+', doc.text)
+    assert not floats, floats
+    ops = {op["operationId"]: op for _, _, op in await openapi_operations(anonymous_client)}
+    hold_id = next(p for p in ops["getHold"]["parameters"] if p["name"] == "hold_id")
+    assert hold_id["schema"]["maximum"] == 2**63 - 1
+    assert isinstance(hold_id["schema"]["maximum"], int)
