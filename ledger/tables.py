@@ -176,4 +176,5 @@ holds = Table(
         ["entry_id", "community_id"], ["ledger.entries.id", "ledger.entries.community_id"], name="holds_entry_fkey"
     ),
     Index("holds_active_by_account", "account_id", postgresql_where=text("status = 'active'")),
+    Index("holds_active_by_expiry", "expires_at", postgresql_where=text("status = 'active'")),  # the sweep (0006)
 )

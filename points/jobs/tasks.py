@@ -1,0 +1,41 @@
+"""The jobs themselves: plain async functions over the service's engine, each safe to run again.
+
+Each one is idempotent (a second run finds nothing left to do), so a retry after a failure half-way, or a
+schedule that fires while the last run is still queued, never does anything twice.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import ledger
+from ledger import db as ledger_db
+from points import db
+from points.auth.session_store import PostgresSessionStore
+
+log = structlog.get_logger("points.jobs")
+
+
+async def expire_lapsed_holds(engine: AsyncEngine) -> int:
+    """Expire every active hold past its timeout, community by community; returns how many.
+
+    Each community's holds expire in one atomic call (ledger.expire_holds, inside that community); a failure in
+    one community leaves the others done and the job's retry picks up the rest."""
+    expired = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM ledger.communities_with_lapsed_holds()")]
+        for community_id in communities:
+            await ledger_db.enter(conn, community_id)
+            expired += await ledger.expire_holds(conn, community_id)
+    if expired:
+        log.info("holds_expired", holds=expired, communities=len(communities))
+    return expired
+
+
+async def delete_expired_sessions(engine: AsyncEngine) -> int:
+    """Forget sessions past their idle timeout (their cookies are worthless already)."""
+    deleted = await PostgresSessionStore(engine).delete_expired()
+    if deleted:
+        log.info("sessions_deleted", sessions=deleted)
+    return deleted
