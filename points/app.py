@@ -33,6 +33,7 @@ from points.auth.sessions import SESSION_COOKIE, SessionConfig
 from points.auth.web import SESSION_STORE, AuthController
 from points.community_cache import CommunityCache
 from points.errors import internal_error_handler, problem_catalog, problem_details_plugin
+from points.jobs.worker import Worker
 from points.ledger_web import (
     CommunitiesController,
     LedgerController,
@@ -101,7 +102,8 @@ def _json_bytes(obj: Any, **_: Any) -> bytes:
     return _log_encoder.encode(obj)
 
 
-def _logging(settings: Settings) -> StructlogPlugin:
+def structlog_config(settings: Settings) -> StructLoggingConfig:
+    """JSON lines on stdout, for the web process and for `points worker` alike."""
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -110,14 +112,18 @@ def _logging(settings: Settings) -> StructlogPlugin:
         structlog.processors.JSONRenderer(serializer=_json_bytes),
     ]
     level = getattr(logging, settings.log_level.upper())
+    return StructLoggingConfig(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        log_exceptions="never",  # 4xx are answers, not incidents; 500s are logged by internal_error_handler
+        pretty_print_tty=False,
+    )
+
+
+def _logging(settings: Settings) -> StructlogPlugin:
     return StructlogPlugin(
         StructlogConfig(
-            structlog_logging_config=StructLoggingConfig(
-                processors=processors,
-                wrapper_class=structlog.make_filtering_bound_logger(level),
-                log_exceptions="never",  # 4xx are answers, not incidents; 500s are logged by internal_error_handler
-                pretty_print_tty=False,
-            ),
+            structlog_logging_config=structlog_config(settings),
             # Bodies, headers and cookies are never logged: they carry phone numbers and credentials.
             middleware_logging_config=LoggingMiddlewareConfig(
                 request_log_fields=["method", "path"],
@@ -145,8 +151,11 @@ def _proxy_headers(settings: Settings) -> list[Callable[[ASGIApp], ASGIApp]]:
     return [proxy_headers]
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
-    """Build the app. ``database_url`` overrides the settings (the CLI passes the embedded one)."""
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, with_worker: bool = False
+) -> Litestar:
+    """Build the app. ``database_url`` overrides the settings (the CLI passes the embedded one); ``with_worker``
+    runs the scheduled jobs in this process too (``points serve`` does, unless told not to)."""
     settings = settings or get_settings()
     url = database_url or settings.database_url
     if url is None:
@@ -154,15 +163,21 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     # Created now (it connects lazily) so that the session store can share its pool.
     engine = db.make_engine(url, pool_size=settings.pool_size, app_url_override=settings.app_database_url)
 
+    worker = Worker(engine) if with_worker else None
+
     async def on_startup(app: Litestar) -> None:
         app.state.engine = engine
         app.state.communities = CommunityCache()
+        if worker is not None:
+            await worker.start()
         # Everything loaded so far (Litestar, SQLAlchemy, the OpenAPI model) lives as long as the process; out of
         # the collector's sight, a full collection takes a few ms instead of ~40 ms in the middle of a request.
         gc.collect()
         gc.freeze()
 
     async def on_shutdown(app: Litestar) -> None:
+        if worker is not None:
+            await worker.stop()  # lets a running job finish before the pool goes
         await engine.dispose()
 
     sessions = SessionConfig(

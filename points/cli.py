@@ -66,8 +66,14 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or POINTS_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default 8000, or POINTS_PORT).")
 @click.option("--demo", is_flag=True, help="Load the demo community before serving (safe to repeat).")
+@click.option(
+    "--worker/--no-worker",
+    default=True,
+    show_default=True,
+    help="Run the scheduled jobs in this process too (turn off when `points worker` runs them).",
+)
 @data_dir_option
-def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None) -> None:
+def serve(host: str | None, port: int | None, demo: bool, worker: bool, data_dir: Path | None) -> None:
     """Migrate and serve HTTP. Ctrl-C stops the server (and the embedded database) cleanly."""
     import uvicorn
 
@@ -85,7 +91,7 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
             from points.demo import load_demo
 
             click.echo(asyncio.run(load_demo(url, settings.app_database_url)), err=True)
-        app = create_app(settings, database_url=url)
+        app = create_app(settings, database_url=url, with_worker=worker)
         click.echo(f"serving on http://{host or settings.host}:{port or settings.port}  (OpenAPI: /schema)", err=True)
         uvicorn.run(
             app,
@@ -97,6 +103,31 @@ def serve(host: str | None, port: int | None, demo: bool, data_dir: Path | None)
             # uvicorn would take X-Forwarded-For from any local peer; the app believes only POINTS_TRUSTED_PROXIES.
             proxy_headers=False,
         )
+
+
+@main.command()
+@data_dir_option
+def worker(data_dir: Path | None) -> None:
+    """Run the scheduled jobs without serving HTTP (several may run at once; each job runs once)."""
+    from points.jobs.run import run_worker
+    from points.migrate import upgrade
+
+    settings = _settings(data_dir)
+    with database(settings) as url:
+        upgrade(url)
+        click.echo("worker running; Ctrl-C stops it", err=True)
+        asyncio.run(run_worker(settings, url))
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="How many recent runs.")
+@data_dir_option
+def jobs(limit: int, data_dir: Path | None) -> None:
+    """Recent runs of the scheduled jobs, and the ones given up on after every retry (with their error)."""
+    from points.jobs.run import show_jobs
+
+    with database(_settings(data_dir), announce=False) as url:
+        click.echo(asyncio.run(show_jobs(url, limit)))
 
 
 @main.command()

@@ -50,7 +50,7 @@ def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     commands = result.output.split("Commands:")[1].split()
-    for command in ("serve", "migrate", "verify", "demo"):
+    for command in ("serve", "migrate", "verify", "demo", "worker", "jobs"):
         assert command in commands, result.output
 
 
@@ -270,3 +270,27 @@ def test_serve_on_the_embedded_database_and_stop_cleanly(data_dir: Path, tmp_pat
     assert not is_running(pg_pid), "the embedded PostgreSQL outlived points serve"
     assert postmaster_pid(data_dir) is None, "postmaster.pid left behind: PostgreSQL was not shut down cleanly"
     assert lock_is_free(data_dir)
+
+
+def test_worker_runs_until_stopped_and_jobs_shows_its_runs(database_url: str, tmp_path: Path) -> None:
+    """`points worker` runs the scheduled jobs beside the web processes and stops cleanly on SIGINT; `points jobs`
+    then lists what ran (the hold sweep runs as soon as the worker starts its first schedule)."""
+    env = points_env(DATABASE_URL=plain_url(database_url))
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(POINTS), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while "worker running" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.2)
+            time.sleep(1)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    shown = run_points("jobs", "--limit", "5", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "recent runs" in shown.stdout
+    assert "given up after" in shown.stdout
