@@ -11,7 +11,7 @@ tests/test_schemathesis.py checks the service against the document.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -116,7 +116,27 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         config = getattr(field_definition.type_, "__struct_config__", None)
         if config is not None and config.forbid_unknown_fields:
             schema.additional_properties = False
+        _document_key_rules(field_definition.type_, schema)
         return schema
+
+
+def _document_key_rules(struct: type[Any], schema: Schema) -> None:
+    """Litestar documents a ``dict[K, V]`` field by its values only; when K is a constrained str (metadata keys:
+    a length, no U+0000), the decoder refuses keys the document did not warn about. ``propertyNames`` says it."""
+    hints = get_type_hints(struct, include_extras=True)
+    for field in msgspec.structs.fields(struct):
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not isinstance(prop, Schema) or get_origin(hints[field.name]) is not dict:
+            continue
+        key = get_args(hints[field.name])[0]
+        metas = [m for m in get_args(key)[1:] if isinstance(m, msgspec.Meta)] if get_origin(key) is Annotated else []
+        if metas:
+            prop.property_names = Schema(
+                type=OpenAPIType.STRING,
+                min_length=next((m.min_length for m in metas if m.min_length is not None), None),
+                max_length=next((m.max_length for m in metas if m.max_length is not None), None),
+                pattern=next((m.pattern for m in metas if m.pattern is not None), None),
+            )
 
 
 @dataclass

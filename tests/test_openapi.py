@@ -89,6 +89,9 @@ async def test_bodies_that_are_structs_refuse_unknown_fields(anonymous_client: C
     assert schemas["EntryIn"]["additionalProperties"] is False
     assert schemas["PostingIn"]["additionalProperties"] is False
     assert "additionalProperties" not in schemas["EntryOut"], "responses may grow fields"
+    keys = schemas["EntryIn"]["properties"]["metadata"]["propertyNames"]
+    assert keys["maxLength"] > 0
+    assert keys["pattern"] == r"^[^\x00]*$", "metadata keys cannot hold U+0000"
 
 
 async def test_member_import_documents_its_csv_body(anonymous_client: Client) -> None:
