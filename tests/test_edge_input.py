@@ -26,43 +26,13 @@ from ledger.model import MAX_METADATA_DEPTH, Line, NewEntry, check_entry
 from points import csv_out
 from points.errors import _data_problem
 from points.members import importer
+from tests.snapshots import snapshot as everything
 from tests.test_api import API, Client, assert_problem, create_community, key, open_account, setup
 from tests.test_bad_input import NoRoundTrip
 
 BIG = 2**63  # one past PostgreSQL's bigint
 HUGE = 10**30
 NUL = "\x00"
-
-# Every table but the session store (a request may renew a session; no test here uses one).
-_TABLES = (
-    "ledger.communities",
-    "ledger.units",
-    "ledger.accounts",
-    "ledger.account_stripes",
-    "ledger.entries",
-    "ledger.postings",
-    "ledger.holds",
-    "points.people",
-    "points.members",
-    "points.households",
-    "points.places",
-    "points.role_grants",
-    "points.regions",
-    "points.region_admins",
-    "points.community_profiles",
-    "points.api_tokens",
-    "points.audit_log",
-)
-
-
-async def everything(owner: asyncpg.Connection) -> dict[str, tuple[int, str | None]]:
-    """Row count and a digest of every row of every table, read as the owner (row-level security hides nothing)."""
-    seen: dict[str, tuple[int, str | None]] = {}
-    for table in _TABLES:
-        row = await owner.fetchrow(f"SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t")
-        seen[table] = (row[0], row[1])
-    return seen
-
 
 Send = Callable[[], Awaitable[httpx.Response]]
 
