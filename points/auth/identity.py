@@ -82,8 +82,11 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-async def login(conn: db.Connection, phone: str, password: str, remote_addr: str | None) -> Principal:
-    """Check the password; count failures and lock the account after LOCK_AFTER_FAILURES in a row."""
+async def check_login(conn: db.Connection, phone: str, password: str, remote_addr: str | None) -> Principal:
+    """Check the password; count failures and lock the account after LOCK_AFTER_FAILURES in a row.
+
+    A failure is recorded (and committed) before the error is raised, by design; a success writes nothing here:
+    ``record_login`` does, in the transaction that also writes the new session."""
     try:
         phone = normalise_phone(phone)
     except InvalidRequest:
@@ -100,30 +103,36 @@ async def login(conn: db.Connection, phone: str, password: str, remote_addr: str
     if not ok:
         await _count_failure(conn, row["id"] if row else None, phone, remote_addr)
         raise LoginFailed("wrong phone number or password")
-    await conn.execute("UPDATE points.people SET failed_logins = 0, locked_until = NULL WHERE id = $1", row["id"])
-    await audit(conn, "login.succeeded", community_id=None, actor_person_id=row["id"], remote_addr=remote_addr)
     return Principal(person_id=row["id"], is_operator=row["is_operator"], via="session")
+
+
+async def record_login(conn: db.Connection, person_id: int, remote_addr: str | None) -> None:
+    """A successful sign-in: the failure count starts again, and the audit trail says so. Run it inside the
+    transaction that writes the session."""
+    await conn.execute("UPDATE points.people SET failed_logins = 0, locked_until = NULL WHERE id = $1", person_id)
+    await audit(conn, "login.succeeded", community_id=None, actor_person_id=person_id, remote_addr=remote_addr)
 
 
 async def _count_failure(conn: db.Connection, person_id: int | None, phone: str, remote_addr: str | None) -> None:
     locked_until: datetime | None = None
-    if person_id is not None:
-        locked_until = await conn.fetchval(
-            "UPDATE points.people SET failed_logins = failed_logins + 1, "
-            "locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(mins => $3) END "
-            "WHERE id = $1 RETURNING locked_until",
-            person_id,
-            LOCK_AFTER_FAILURES,
-            LOCK_MINUTES,
+    async with db.transaction(conn):  # the count and its audit row together
+        if person_id is not None:
+            locked_until = await conn.fetchval(
+                "UPDATE points.people SET failed_logins = failed_logins + 1, "
+                "locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(mins => $3) END "
+                "WHERE id = $1 RETURNING locked_until",
+                person_id,
+                LOCK_AFTER_FAILURES,
+                LOCK_MINUTES,
+            )
+        await audit(
+            conn,
+            "login.failed",
+            community_id=None,
+            actor_person_id=person_id,
+            detail={"phone": mask_phone(phone)},
+            remote_addr=remote_addr,
         )
-    await audit(
-        conn,
-        "login.failed",
-        community_id=None,
-        actor_person_id=person_id,
-        detail={"phone": mask_phone(phone)},
-        remote_addr=remote_addr,
-    )
     if locked_until is not None:
         raise AccountLocked("too many failed logins; try again later", locked_until=locked_until.isoformat())
 
@@ -179,7 +188,7 @@ async def change_password(
 
 
 async def _verify_current_password(conn: db.Connection, person_id: int, password: str, remote_addr: str | None) -> str:
-    """The person's password hash, once ``password`` is shown to match it; unlike ``login`` this writes nothing
+    """The person's password hash, once ``password`` is shown to match it; like ``check_login`` this writes nothing
     on success (the change that follows does, in its own transaction)."""
     row = await conn.fetchrow(
         "SELECT phone, password_hash, locked_until, locked_until > now() AS locked FROM points.people WHERE id = $1",

@@ -54,6 +54,26 @@ def _seconds(value: int | timedelta | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+async def write_session(conn: Any, key: str, value: bytes, expires_in: int | timedelta | None) -> None:
+    """Create or replace a session row on the caller's connection (so that it commits with the caller's
+    transaction: a sign-in writes its session together with its audit row)."""
+    await conn.execute(
+        "INSERT INTO points.sessions (key_hash, value, expires_at, person_id) "
+        "VALUES ($1, $2, now() + make_interval(secs => $3), $4) "
+        "ON CONFLICT (key_hash) DO UPDATE "
+        "SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, person_id = EXCLUDED.person_id",
+        _key(key),
+        value,
+        _seconds(expires_in),
+        _person_of(value),
+    )
+
+
+async def delete_session(conn: Any, key: str) -> None:
+    """Forget a session, on the caller's connection (see write_session)."""
+    await conn.execute("DELETE FROM points.sessions WHERE key_hash = $1", _key(key))
+
+
 class PostgresSessionStore(Store):
     __slots__ = ("_engine",)
 
@@ -63,16 +83,7 @@ class PostgresSessionStore(Store):
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
         async with db.connection(self._engine) as conn:
-            await conn.execute(
-                "INSERT INTO points.sessions (key_hash, value, expires_at, person_id) "
-                "VALUES ($1, $2, now() + make_interval(secs => $3), $4) "
-                "ON CONFLICT (key_hash) DO UPDATE "
-                "SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, person_id = EXCLUDED.person_id",
-                _key(key),
-                data,
-                _seconds(expires_in),
-                _person_of(data),
-            )
+            await write_session(conn, key, data, expires_in)
 
     async def rewrite(self, key: str, value: bytes, expires_in: int | timedelta | None = None) -> None:
         """Write an existing session's data back; a session ended meanwhile (logout elsewhere, a password change)
@@ -106,7 +117,7 @@ class PostgresSessionStore(Store):
 
     async def delete(self, key: str) -> None:
         async with db.connection(self._engine) as conn:
-            await conn.execute("DELETE FROM points.sessions WHERE key_hash = $1", _key(key))
+            await delete_session(conn, key)
 
     async def delete_all(self) -> None:
         async with db.connection(self._engine) as conn:

@@ -11,13 +11,14 @@ from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from litestar.stores.base import Store
 
+from ledger import db
 from ledger.errors import UnknownCommunity
 from points.auth import identity, recent
+from points.auth.access import SESSION_IDLE_S
 from points.auth.errors import NotSignedIn
 from points.auth.identity import Principal, mask_phone
-from points.auth.sessions import SESSION_COOKIE, rotate_session_id
+from points.auth.sessions import SESSION_COOKIE, end_session, start_session
 from points.fields import Name, Password, PathId, Phone, Text, TokenDays
 from points.openapi import PUBLIC, problems
 
@@ -114,21 +115,21 @@ class AuthController(Controller):
         """Sign in with phone and password. Sets the session cookie; five failures in a row lock the account
         for 15 minutes."""
         client = request.client.host if request.client else None
-        principal = await identity.login(conn, data.phone, data.password, client)
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            store: Store = request.app.stores.get(SESSION_STORE)
-            await store.delete(old)  # the pre-login session ends here
-        rotate_session_id(request)
-        request.set_session({"person_id": principal.person_id, "started_at": int(time.time())})
-        return await _me(conn, principal)
+        principal = await identity.check_login(conn, data.phone, data.password, client)
+        # The session, the failure count reset, the audit row and the answer's reads: all, or nothing.
+        async with db.transaction(conn):
+            await identity.record_login(conn, principal.person_id, client)
+            session = {"person_id": principal.person_id, "started_at": int(time.time())}
+            await start_session(request, conn, session, max_age_s=SESSION_IDLE_S)
+            return await _me(conn, principal)
 
     @post("/logout", operation_id="logout", status_code=HTTP_200_OK, responses=problems(401, 403))
     async def logout(self, request: Request[Any, Any, Any], conn: Conn) -> dict[str, str]:
         """End the session (the server forgets it, so the cookie is worthless from now on)."""
         principal = _principal(request)
-        request.clear_session()
-        await identity.audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
+        async with db.transaction(conn):
+            await end_session(request, conn)
+            await identity.audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
         return {"status": "signed out"}
 
     @get("/me", operation_id="whoAmI", responses=problems(401, 403))
