@@ -9,10 +9,9 @@ from typing import Any, cast
 
 import msgspec
 import structlog
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.logging.config import StructLoggingConfig
 from litestar.middleware import DefineMiddleware
@@ -37,21 +36,15 @@ from points.jobs.worker import Worker
 from points.ledger_web import (
     CommunitiesController,
     LedgerController,
-    provide_access,
-    provide_community,
-    provide_here,
 )
 from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
-from points.request_db import RequestConnectionMiddleware, request_connection
+from points.request_db import RequestConnectionMiddleware
 from points.settings import Settings, get_settings
 from points.strict_input import strict_input
+from points.wiring import DEPENDENCIES
 
 VERSION = "0.1.0"
-
-
-async def provide_conn(request: Request[Any, Any, Any]) -> Any:
-    return await request_connection(request)
 
 
 @get(
@@ -200,12 +193,7 @@ def create_app(
             LedgerController,
             *MEMBER_CONTROLLERS,
         ],
-        dependencies={
-            "conn": Provide(provide_conn),
-            "community": Provide(provide_community),
-            "access": Provide(provide_access, sync_to_thread=False),
-            "here": Provide(provide_here),
-        },
+        dependencies=DEPENDENCIES,
         guards=[authorize],
         middleware=[
             *_proxy_headers(settings),

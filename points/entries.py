@@ -8,8 +8,27 @@ from __future__ import annotations
 
 import ledger
 from ledger import db
+from ledger.model import MAX_ID, check_id
 from points.auth.access import Access
-from points.members.service import audit_correction, refuse_award_to_own_household
+from points.auth.errors import Forbidden, InvalidRequest
+from points.members.service import audit_correction, get_member, refuse_award_to_own_household
+
+ACT_FOR_OTHERS = frozenset({"organizer", "admin"})
+
+
+async def actor_for(conn: db.Connection, access: Access, on_behalf_of_member_id: int | None) -> str:
+    """Who is acting, as recorded on entries: "member:12", or "member:12 for member:34" when an organizer or
+    admin acts for a member of the community without a phone (代办)."""
+    if on_behalf_of_member_id is None:
+        return access.actor
+    if not access.roles & ACT_FOR_OTHERS:
+        raise Forbidden("only organizers and admins act on behalf of a member")
+    if check_id("X-On-Behalf-Of", on_behalf_of_member_id):
+        raise InvalidRequest(
+            f"X-On-Behalf-Of is a member id: a whole number from 1 to {MAX_ID}", header="X-On-Behalf-Of"
+        )
+    member = await get_member(conn, access.community_id, on_behalf_of_member_id)
+    return f"{access.actor} for member:{member.id}"
 
 
 async def post_entry(conn: db.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:

@@ -152,6 +152,8 @@ def describe_invalid(problem: Any) -> str:
         return str(problem)
     message, key, source = str(problem.get("message", "")), str(problem.get("key") or ""), problem.get("source")
     source = getattr(source, "value", source)  # Litestar's ParamType is an enum of the same words
+    if str(source) == "header" and "_" in key:  # a header parameter reports its Python name: x_on_behalf_of
+        key = "-".join(part.capitalize() for part in key.split("_"))
     where = _WHERE.get(str(source), "{}").format(key) if key else "the body"
     for pattern, words in _WORDINGS:
         found = pattern.match(message)

@@ -8,15 +8,12 @@ connection and the actor to record, as one ``WriteContext`` (``provide_here``).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
@@ -24,13 +21,10 @@ from ledger import accounts as ledger_accounts
 from ledger import holds as ledger_holds
 from ledger import queries
 from ledger.errors import HoldNotFound
-from ledger.model import MAX_ID, MAX_KEY_CHARS, MAX_POSTINGS, Line, NewEntry, check_id, check_metadata, check_time
+from ledger.model import MAX_KEY_CHARS, MAX_POSTINGS, Line, NewEntry, check_metadata, check_time
 from points import entries
-from points.auth.access import Access, current_access
-from points.auth.errors import Forbidden, InvalidRequest
 from points.auth.identity import Principal
 from points.communities import FirstAdmin, open_community
-from points.community_cache import CommunityCache
 from points.fields import (
     AccountCode,
     AccountName,
@@ -51,9 +45,9 @@ from points.fields import (
     TimeoutS,
     Timestamp,
 )
-from points.members.service import check_account_code, communities_visible_to, get_member
+from points.members.service import check_account_code, communities_visible_to
 from points.openapi import problems, replayed
-from points.request_db import request_connection
+from points.wiring import Conn, CurrentCommunity, Here
 
 IdempotencyKey = Annotated[
     str,
@@ -67,13 +61,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-DIGITS = re.compile(r"[0-9]{1,19}")
 
-# Injected by name (see points/app.py): the request's connection, the community named in the path, and for writes
-# the WriteContext (connection, caller, actor).
-Conn = NamedDependency[Any]
-CurrentCommunity = NamedDependency[ledger.Community]
-Here = NamedDependency["WriteContext"]
 
 
 # ---- request bodies -------------------------------------------------------------------------------
@@ -549,53 +537,3 @@ class LedgerController(Controller):
             all(ln.total == 0 for ln in lines),
             [TrialBalanceLineOut(ln.unit, ln.debits, ln.credits, ln.total, ln.accounts) for ln in lines],
         )
-
-
-async def provide_community(request: Request[Any, Any, Any], conn: Conn, slug: FromPath[str]) -> ledger.Community:
-    """The community of the path. The guard has looked it up (and checked the caller belongs) already."""
-    communities: CommunityCache = request.app.state.communities
-    return await communities.get(conn, slug)
-
-
-def provide_access(request: Request[Any, Any, Any]) -> Access:
-    return current_access(request)
-
-
-async def actor_of(request: Request[Any, Any, Any], conn: Any, access: Access) -> str:
-    """Who is acting, as recorded on entries: "member:12", or "member:12 for member:34" when an organizer or
-    admin acts for a member without a phone (代办), named in the X-On-Behalf-Of header."""
-    on_behalf = request.headers.get("x-on-behalf-of")
-    if on_behalf is None:
-        return access.actor
-    if not access.roles & {"organizer", "admin"}:
-        raise Forbidden("only organizers and admins act on behalf of a member")
-    # Digits only, within an id's range: int() alone would take "1_0", " 7 " and numbers PostgreSQL cannot hold.
-    member_id = int(on_behalf) if DIGITS.fullmatch(on_behalf) else 0
-    if check_id("X-On-Behalf-Of", member_id):
-        raise InvalidRequest(
-            f"X-On-Behalf-Of is a member id: a whole number from 1 to {MAX_ID}", header="X-On-Behalf-Of"
-        )
-    member = await get_member(conn, access.community_id, member_id)
-    return f"{access.actor} for member:{member.id}"
-
-
-@dataclass(frozen=True, slots=True)
-class WriteContext:
-    """What a ledger write needs from its request, as ONE dependency: Litestar resolves sibling dependencies
-    concurrently, in a task group per request, which costs more than looking these up (see BENCHMARKS.md)."""
-
-    conn: Any
-    access: Access
-    actor: str
-
-    @property
-    def community_id(self) -> int:
-        return self.access.community_id  # the guard resolved the path's community and entered it
-
-
-async def provide_here(request: Request[Any, Any, Any], slug: FromPath[str]) -> WriteContext:
-    # ``slug`` is named so that the OpenAPI document declares it (Litestar documents the path parameters of the
-    # handler and its dependencies only); the guard has resolved it into ``access`` already.
-    conn = await request_connection(request)
-    access = current_access(request)
-    return WriteContext(conn, access, await actor_of(request, conn, access))

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -21,8 +20,7 @@ from points.auth.identity import Principal, mask_phone
 from points.auth.sessions import SESSION_COOKIE, end_session, start_session
 from points.fields import Name, Password, PathId, Phone, Text, TokenDays
 from points.openapi import PUBLIC, problems
-
-Conn = NamedDependency[Any]
+from points.wiring import Conn
 
 SESSION_STORE = "sessions"
 
@@ -140,7 +138,7 @@ class AuthController(Controller):
         "/me/password",
         operation_id="changePassword",
         status_code=HTTP_200_OK,
-        responses=problems(400, 401, 403, 413, 415, 423),
+        responses=problems(400, 401, 403, 409, 413, 415, 423),
     )
     async def change_password(
         self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[PasswordIn]

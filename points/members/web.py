@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-import ledger
 from points import csv_out
 from points.auth.access import Access
 from points.auth.identity import Principal, mask_phone
@@ -19,11 +17,7 @@ from points.auth.policy import ADMIN
 from points.fields import AfterId, BeforeId, Id, Label, Name, Password, PathId, PathText, Phone, Text
 from points.members import importer, service
 from points.openapi import CsvBodyOperation, problems
-
-Conn = NamedDependency[Any]
-CurrentCommunity = NamedDependency[ledger.Community]
-CurrentAccess = NamedDependency[Access]
-
+from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
 # Types and limits: points/fields.py. Decoded strictly (points/strict_input.py).
 
