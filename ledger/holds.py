@@ -4,7 +4,7 @@ A hold on a bounded account adds to the account's ``held`` amount, which its
 lower bound also covers (``balance - held >= lower_bound``), so reserved
 points cannot be spent twice. Expired holds are released lazily: whenever a
 posting locks the account, and by :func:`expire_holds` (``points`` runs it
-periodically).
+periodically, as the scheduled job expire_lapsed_holds: points/jobs/).
 """
 
 from __future__ import annotations

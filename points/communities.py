@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ledger
-from ledger import db
-from points.auth.identity import audit
+from points.audit import audit
+from points.auth.identity import person_is_operator
 from points.members.service import create_member
 
 
@@ -18,11 +18,11 @@ class FirstAdmin:
 
 
 async def open_community(
-    conn: db.Connection, slug: str, name: str, *, operator_person_id: int, admin: FirstAdmin | None
+    conn: ledger.Connection, slug: str, name: str, *, operator_person_id: int, admin: FirstAdmin | None
 ) -> ledger.Community:
     """One transaction: an admin part that fails (a bad phone, a taken one, a short password) leaves no
     community behind, so the corrected retry can take the same slug."""
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         community = await ledger.create_community(conn, slug, name)
         await audit(
             conn, "community.created", community_id=community.id, actor_person_id=operator_person_id, subject=slug
@@ -38,3 +38,24 @@ async def open_community(
                 roles=("admin", "volunteer"),
             )
     return community
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRef:
+    id: int
+    slug: str
+    name: str
+
+
+async def communities_visible_to(
+    conn: ledger.Connection, person_id: int, *, token_community_id: int | None = None
+) -> list[CommunityRef]:
+    """Every community for a platform operator; otherwise the ones the person belongs to. A device token's caller
+    (``token_community_id``) sees its one community, whoever the person is."""
+    if await person_is_operator(conn, person_id):
+        rows = await conn.fetch("SELECT id, slug, name FROM ledger.communities ORDER BY id")
+    else:
+        rows = await conn.fetch(
+            "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
+        )
+    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows if token_community_id in (None, r["id"])]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import ledger
-from ledger.accounts import get_community
+from ledger import get_community
 
 MAX_CACHED = 50_000
 

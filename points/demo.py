@@ -18,8 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import ledger
-from ledger.accounts import find_account, get_community
-from ledger.db import Connection
+from ledger import Connection, find_account, get_community
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
 from points import db

@@ -7,16 +7,16 @@ which corrections go to the audit trail are rules of the service, kept here rath
 from __future__ import annotations
 
 import ledger
-from ledger import db
 from ledger.model import MAX_ID, check_id
+from points.audit import audit_correction
 from points.auth.access import Access
 from points.auth.errors import Forbidden, InvalidRequest
-from points.members.service import audit_correction, get_member, refuse_award_to_own_household
+from points.members.service import get_member, refuse_award_to_own_household
 
 ACT_FOR_OTHERS = frozenset({"organizer", "admin"})
 
 
-async def actor_for(conn: db.Connection, access: Access, on_behalf_of_member_id: int | None) -> str:
+async def actor_for(conn: ledger.Connection, access: Access, on_behalf_of_member_id: int | None) -> str:
     """Who is acting, as recorded on entries: "member:12", or "member:12 for member:34" when an organizer or
     admin acts for a member of the community without a phone (代办)."""
     if on_behalf_of_member_id is None:
@@ -31,7 +31,7 @@ async def actor_for(conn: db.Connection, access: Access, on_behalf_of_member_id:
     return f"{access.actor} for member:{member.id}"
 
 
-async def post_entry(conn: db.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:
+async def post_entry(conn: ledger.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:
     """Post ``entry`` in the caller's community. One write: the ledger's single posting call."""
     if entry.kind == "award":
         credited = [line.account_id for line in entry.lines if line.amount > 0]
@@ -40,7 +40,7 @@ async def post_entry(conn: db.Connection, access: Access, entry: ledger.NewEntry
 
 
 async def reverse_entry(
-    conn: db.Connection,
+    conn: ledger.Connection,
     access: Access,
     entry_id: int,
     *,
@@ -50,7 +50,7 @@ async def reverse_entry(
     memo: str | None,
 ) -> ledger.PostedEntry:
     """The reversal and its audit row commit together (a correction is a privileged action, audited once)."""
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         posted = await ledger.reverse_entry(
             conn,
             access.community_id,

@@ -15,8 +15,8 @@ from typing import Annotated
 import msgspec
 from litestar.params import Parameter
 
-from ledger.accounts import MAX_ACCOUNT_CODE_CHARS
-from ledger.accounts import MAX_NAME_CHARS as MAX_LEDGER_NAME_CHARS
+from ledger import MAX_ACCOUNT_CODE_CHARS
+from ledger import MAX_NAME_CHARS as MAX_LEDGER_NAME_CHARS
 from ledger.model import MAX_AMOUNT, MAX_BIGINT, MAX_HOLD_TIMEOUT_S, MAX_ID, MAX_MEMO_CHARS, MAX_REASON_CHARS
 from points.auth.passwords import MAX_PASSWORD_CHARS
 from points.auth.tokens import MAX_LIFETIME_DAYS

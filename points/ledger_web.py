@@ -17,14 +17,11 @@ from litestar.params import FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 import ledger
-from ledger import accounts as ledger_accounts
-from ledger import holds as ledger_holds
-from ledger import queries
 from ledger.errors import HoldNotFound
 from ledger.model import MAX_KEY_CHARS, MAX_POSTINGS, Line, NewEntry, check_metadata, check_time
 from points import entries
 from points.auth.identity import Principal
-from points.communities import FirstAdmin, open_community
+from points.communities import FirstAdmin, communities_visible_to, open_community
 from points.fields import (
     AccountCode,
     AccountName,
@@ -45,7 +42,7 @@ from points.fields import (
     TimeoutS,
     Timestamp,
 )
-from points.members.service import check_account_code, communities_visible_to
+from points.members.service import check_account_code
 from points.openapi import problems, replayed
 from points.wiring import Conn, CurrentCommunity, Here
 
@@ -75,13 +72,13 @@ class FirstAdminIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CommunityIn(msgspec.Struct, forbid_unknown_fields=True):
-    slug: Annotated[str, msgspec.Meta(pattern=ledger_accounts.SLUG.pattern)]
+    slug: Annotated[str, msgspec.Meta(pattern=ledger.SLUG.pattern)]
     name: CommunityName
     admin: FirstAdminIn | None = None
 
 
 class UnitIn(msgspec.Struct, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(pattern=ledger_accounts.UNIT_CODE.pattern)]
+    code: Annotated[str, msgspec.Meta(pattern=ledger.UNIT_CODE.pattern)]
     name: Name
 
 
@@ -240,7 +237,7 @@ class TrialBalanceOut(msgspec.Struct):
     units: list[TrialBalanceLineOut]
 
 
-def _account_out(b: queries.Balance) -> AccountOut:
+def _account_out(b: ledger.Balance) -> AccountOut:
     a = b.account
     return AccountOut(
         a.id, a.code, a.name, a.unit, a.normal_side, a.lower_bound, a.upper_bound, b.balance, b.held, b.available
@@ -319,7 +316,7 @@ class CommunitiesController(Controller):
     )
     async def add_unit(self, conn: Conn, community: CurrentCommunity, data: JSONBody[UnitIn]) -> UnitIn:
         """Add a unit, e.g. minutes for a time bank."""
-        await ledger_accounts.add_unit(conn, community.id, data.code, data.name)
+        await ledger.add_unit(conn, community.id, data.code, data.name)
         return data
 
 
@@ -345,7 +342,7 @@ class LedgerController(Controller):
             lower_bound=data.lower_bound,
             upper_bound=data.upper_bound,
         )
-        return _account_out(queries.Balance(account, 0, 0))
+        return _account_out(ledger.Balance(account, 0, 0))
 
     @get("/accounts", operation_id="listAccounts", responses=problems(400, 401, 403, 404))
     async def list_accounts(
@@ -353,14 +350,14 @@ class LedgerController(Controller):
         conn: Conn,
         community: CurrentCommunity,
         after: AfterId = 0,
-        limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
+        limit: Annotated[int, Parameter(ge=1, le=ledger.MAX_PAGE)] = ledger.DEFAULT_PAGE,
     ) -> list[AccountOut]:
-        return [_account_out(b) for b in await queries.balances(conn, community.id, after_id=after, limit=limit)]
+        return [_account_out(b) for b in await ledger.balances(conn, community.id, after_id=after, limit=limit)]
 
     @get("/accounts/{account_id:int}", operation_id="getAccount", responses=problems(400, 401, 403, 404))
     async def read_account(self, conn: Conn, community: CurrentCommunity, account_id: PathId) -> AccountOut:
         """The account with its balance, held amount and what is available (O(1))."""
-        return _account_out(await queries.balance(conn, community.id, account_id))
+        return _account_out(await ledger.balance(conn, community.id, account_id))
 
     @get(
         "/accounts/{account_id:int}/balance-as-of",
@@ -370,7 +367,7 @@ class LedgerController(Controller):
     async def balance_as_of(
         self, conn: Conn, community: CurrentCommunity, account_id: PathId, at: FromQuery[datetime]
     ) -> BalanceAsOfOut:
-        value = await queries.balance_as_of(conn, community.id, account_id, at)
+        value = await ledger.balance_as_of(conn, community.id, account_id, at)
         return BalanceAsOfOut(account_id, at, value)
 
     @get("/accounts/{account_id:int}/history", operation_id="getAccountHistory", responses=problems(400, 401, 403, 404))
@@ -380,10 +377,10 @@ class LedgerController(Controller):
         community: CurrentCommunity,
         account_id: PathId,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=queries.MAX_PAGE)] = queries.DEFAULT_PAGE,
+        limit: Annotated[int, Parameter(ge=1, le=ledger.MAX_PAGE)] = ledger.DEFAULT_PAGE,
     ) -> HistoryOut:
         """Postings newest first, each with the balance after it; pass next_cursor for the next page."""
-        page = await queries.history(conn, community.id, account_id, cursor=cursor, limit=limit)
+        page = await ledger.history(conn, community.id, account_id, cursor=cursor, limit=limit)
         return HistoryOut(
             account_id,
             [
@@ -428,7 +425,7 @@ class LedgerController(Controller):
 
     @get("/entries/{entry_id:int}", operation_id="getEntry", responses=problems(400, 401, 403, 404))
     async def read_entry(self, conn: Conn, community: CurrentCommunity, entry_id: PathId) -> EntryDetailOut:
-        e = await queries.get_entry(conn, community.id, entry_id)
+        e = await ledger.get_entry(conn, community.id, entry_id)
         return EntryDetailOut(
             e.id,
             e.kind,
@@ -491,7 +488,7 @@ class LedgerController(Controller):
 
     @get("/holds/{hold_id:int}", operation_id="getHold", responses=problems(400, 401, 403, 404))
     async def read_hold(self, conn: Conn, community: CurrentCommunity, hold_id: PathId) -> HoldOut:
-        hold = await ledger_holds.get_hold(conn, community.id, hold_id)
+        hold = await ledger.get_hold(conn, community.id, hold_id)
         if hold is None:
             raise HoldNotFound(f"hold {hold_id} does not exist in this community", hold_id=hold_id)
         return _hold_out(hold)

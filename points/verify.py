@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.accounts import get_community
+from ledger import get_community, verify
 from ledger.errors import UnknownCommunity
-from ledger.integrity import verify
 from points import db
 
 

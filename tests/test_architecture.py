@@ -3,6 +3,8 @@
 - ``ledger/`` is framework-free: it imports nothing from ``points``, ``catalog`` or Litestar.
 - The HTTP handlers (``points/**/*web.py``) hold no SQL: they call ledger and service functions.
 - Exceptions become HTTP statuses in one place, ``points/errors.py``.
+- The service uses the ledger through its public face: ``ledger`` itself (``ledger/__init__.py``), its exceptions
+  (``ledger.errors``), its pure values and limits (``ledger.model``) and its table descriptions (``ledger.tables``).
 
 Each rule's checker is also run on a small snippet that breaks it, so a checker
 that silently stopped finding anything would fail here too.
@@ -61,6 +63,45 @@ def test_forbidden_import_checker_finds_violations() -> None:
 
 
 # ---- no SQL in the HTTP handlers ------------------------------------------------------------------
+
+LEDGER_PUBLIC = {"ledger", "ledger.errors", "ledger.model", "ledger.tables"}
+
+
+def ledger_reaches(source: str) -> list[str]:
+    """Imports of ledger modules other than its public face, e.g. ``from ledger.queries import history`` or
+    ``from ledger import db``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"{node.lineno}: import {a.name}" for a in node.names if a.name.startswith("ledger.")
+                      and a.name not in LEDGER_PUBLIC]  # fmt: skip
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("ledger.") and node.module not in LEDGER_PUBLIC:
+                found.append(f"{node.lineno}: from {node.module}")
+            elif node.module == "ledger":
+                modules = [f"ledger.{a.name}" for a in node.names if f"ledger.{a.name}" in MODULES_OF_LEDGER]
+                found += [f"{node.lineno}: from ledger import {m[7:]}" for m in modules if m not in LEDGER_PUBLIC]
+    return found
+
+
+MODULES_OF_LEDGER = {f"ledger.{p.stem}" for p in (ROOT / "ledger").glob("*.py") if p.stem != "__init__"}
+
+
+def test_the_service_uses_the_ledgers_public_face() -> None:
+    found = {
+        str(path.relative_to(ROOT)): hits
+        for package in ("points", "catalog")
+        for path in python_files(package)
+        if (hits := ledger_reaches(path.read_text()))
+    }
+    assert found == {}, f"import these from ledger (ledger/__init__.py) instead: {found}"
+
+
+def test_ledger_reach_checker_finds_violations() -> None:
+    bad = "from ledger.queries import history\nfrom ledger import db\nimport ledger.holds\n"
+    assert len(ledger_reaches(bad)) == 3
+    assert ledger_reaches("import ledger\nfrom ledger.errors import LedgerError\nfrom ledger import Line\n") == []
+
 
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|TRUNCATE)\b")
 DRIVER_CALLS = {"fetch", "fetchrow", "fetchval", "execute", "executemany", "copy_records_to_table"}

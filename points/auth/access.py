@@ -21,7 +21,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from ledger import db as ledger_db
+import ledger
 from ledger.errors import UnknownCommunity
 from points.auth import identity, recent
 from points.auth.errors import DeviceTokenNotAllowed
@@ -103,7 +103,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     conn = await request_connection(connection)
     slug = connection.path_params.get("slug")
     if slug is None:
-        await ledger_db.leave(conn)
+        await ledger.leave(conn)
         if rule.signed_in or (rule.operator and await identity.person_is_operator(conn, principal.person_id)):
             return
         raise PermissionDeniedException("this needs a platform operator")
@@ -116,7 +116,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         access = await enter_community(conn, principal.person_id, community.id)
         _recent_access.put((principal.person_id, community.id), principal.person_id, access)
     else:
-        await ledger_db.enter(conn, community.id)  # free when the pooled connection is in this community already
+        await ledger.enter(conn, community.id)  # free when the pooled connection is in this community already
     connection.scope["state"]["access"] = access
     if rule.operator and access.is_operator:
         return
@@ -132,7 +132,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 
 async def enter_community(conn: Any, person_id: int, community_id: int) -> Access:
     row = await conn.fetchrow("SELECT * FROM points.enter_community($1, $2)", person_id, community_id)
-    ledger_db.entered(conn, community_id)
+    ledger.entered(conn, community_id)
     roles = set(row["roles"]) if row["status"] == "active" else set()
     if row["street_admin"]:
         roles.add(STREET_ADMIN)

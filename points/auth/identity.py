@@ -13,7 +13,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from ledger import db
+import ledger
+from points.audit import audit
 from points.auth import passwords, recent, session_store, tokens
 from points.auth.errors import AccountLocked, Conflict, DeviceTokenNotAllowed, InvalidRequest, LoginFailed, NotFound
 
@@ -47,42 +48,7 @@ def normalise_phone(phone: str) -> str:
     return cleaned
 
 
-async def audit(
-    conn: db.Connection,
-    action: str,
-    *,
-    community_id: int | None,
-    actor_person_id: int | None,
-    subject: str = "",
-    detail: dict[str, Any] | None = None,
-    on_behalf_of_member_id: int | None = None,
-    remote_addr: str | None = None,
-) -> None:
-    """Append to the audit trail (insert-only for the service; nobody edits it)."""
-    if community_id is None:
-        await db.leave(conn)
-    else:
-        await db.enter(conn, community_id)
-    await conn.execute(
-        "INSERT INTO points.audit_log (community_id, actor_person_id, on_behalf_of_member_id, action, subject, "
-        "detail, remote_addr) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-        community_id,
-        actor_person_id,
-        on_behalf_of_member_id,
-        action,
-        subject,
-        _json(detail or {}),
-        remote_addr,
-    )
-
-
-def _json(value: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-async def check_login(conn: db.Connection, phone: str, password: str, remote_addr: str | None) -> Principal:
+async def check_login(conn: ledger.Connection, phone: str, password: str, remote_addr: str | None) -> Principal:
     """Check the password; count failures and lock the account after LOCK_AFTER_FAILURES in a row.
 
     A failure is recorded (and committed) before the error is raised, by design; a success writes nothing here:
@@ -106,16 +72,16 @@ async def check_login(conn: db.Connection, phone: str, password: str, remote_add
     return Principal(person_id=row["id"], is_operator=row["is_operator"], via="session")
 
 
-async def record_login(conn: db.Connection, person_id: int, remote_addr: str | None) -> None:
+async def record_login(conn: ledger.Connection, person_id: int, remote_addr: str | None) -> None:
     """A successful sign-in: the failure count starts again, and the audit trail says so. Run it inside the
     transaction that writes the session."""
     await conn.execute("UPDATE points.people SET failed_logins = 0, locked_until = NULL WHERE id = $1", person_id)
     await audit(conn, "login.succeeded", community_id=None, actor_person_id=person_id, remote_addr=remote_addr)
 
 
-async def _count_failure(conn: db.Connection, person_id: int | None, phone: str, remote_addr: str | None) -> None:
+async def _count_failure(conn: ledger.Connection, person_id: int | None, phone: str, remote_addr: str | None) -> None:
     locked_until: datetime | None = None
-    async with db.transaction(conn):  # the count and its audit row together
+    async with ledger.transaction(conn):  # the count and its audit row together
         if person_id is not None:
             locked_until = await conn.fetchval(
                 "UPDATE points.people SET failed_logins = failed_logins + 1, "
@@ -138,7 +104,7 @@ async def _count_failure(conn: db.Connection, person_id: int | None, phone: str,
 
 
 async def change_password(
-    conn: db.Connection,
+    conn: ledger.Connection,
     principal: Principal,
     current_password: str,
     new_password: str,
@@ -156,7 +122,7 @@ async def change_password(
         raise InvalidRequest(problems[0])
     old_hash = await _verify_current_password(conn, principal.person_id, current_password, remote_addr)
     new_hash = await anyio.to_thread.run_sync(passwords.hash_password, new_password)
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         # Conditional on the hash just verified: a password changed by another request meanwhile wins.
         status = await conn.execute(
             "UPDATE points.people SET password_hash = $3, failed_logins = 0, locked_until = NULL "
@@ -187,7 +153,9 @@ async def change_password(
     recent.forget_person(principal.person_id)  # tokens this process checked a moment ago are refused at once
 
 
-async def _verify_current_password(conn: db.Connection, person_id: int, password: str, remote_addr: str | None) -> str:
+async def _verify_current_password(
+    conn: ledger.Connection, person_id: int, password: str, remote_addr: str | None
+) -> str:
     """The person's password hash, once ``password`` is shown to match it; like ``check_login`` this writes nothing
     on success (the change that follows does, in its own transaction)."""
     row = await conn.fetchrow(
@@ -226,7 +194,7 @@ async def new_person(phone: str, password: str | None = None) -> NewPerson:
     return NewPerson(phone, await anyio.to_thread.run_sync(passwords.hash_password, password))
 
 
-async def person_for_phone(conn: db.Connection, person: NewPerson) -> int:
+async def person_for_phone(conn: ledger.Connection, person: NewPerson) -> int:
     """The person with this phone number, created if new (with the password, if given)."""
     person_id: int | None = await conn.fetchval(
         "INSERT INTO points.people (phone, password_hash) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING RETURNING id",
@@ -258,7 +226,7 @@ class TokenInfo:
 
 
 async def create_token(
-    conn: db.Connection, principal: Principal, *, kind: str, name: str, days: int, community_id: int | None
+    conn: ledger.Connection, principal: Principal, *, kind: str, name: str, days: int, community_id: int | None
 ) -> tuple[str, TokenInfo]:
     """A new token, shown once. Device tokens (counter terminals) work in one community only."""
     if kind not in TOKEN_KINDS:
@@ -272,7 +240,7 @@ async def create_token(
     if principal.token_community_id is not None:  # the guard refuses it first (policy PERSONAL); checked twice
         raise DeviceTokenNotAllowed("a device token cannot create tokens")
     secret, secret_hash = tokens.new_token()
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         row = await conn.fetchrow(
             "INSERT INTO points.api_tokens (person_id, community_id, kind, name, secret_hash, expires_at) "
             "VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) RETURNING *",
@@ -307,13 +275,13 @@ def _token(row: Any) -> TokenInfo:
     )
 
 
-async def list_tokens(conn: db.Connection, person_id: int) -> list[TokenInfo]:
+async def list_tokens(conn: ledger.Connection, person_id: int) -> list[TokenInfo]:
     rows = await conn.fetch("SELECT * FROM points.api_tokens WHERE person_id = $1 ORDER BY id", person_id)
     return [_token(r) for r in rows]
 
 
-async def revoke_token(conn: db.Connection, person_id: int, token_id: int) -> TokenInfo:
-    async with db.transaction(conn):
+async def revoke_token(conn: ledger.Connection, person_id: int, token_id: int) -> TokenInfo:
+    async with ledger.transaction(conn):
         row = await conn.fetchrow(
             "UPDATE points.api_tokens SET revoked_at = coalesce(revoked_at, now()) "
             "WHERE id = $1 AND person_id = $2 RETURNING *",
@@ -326,7 +294,7 @@ async def revoke_token(conn: db.Connection, person_id: int, token_id: int) -> To
     return _token(row)
 
 
-async def authenticate_token(conn: db.Connection, token: str) -> Principal | None:
+async def authenticate_token(conn: ledger.Connection, token: str) -> Principal | None:
     """The principal a Bearer token stands for, or None when it is unknown, revoked or expired."""
     if not tokens.looks_like_token(token):
         return None
@@ -351,7 +319,7 @@ async def authenticate_token(conn: db.Connection, token: str) -> Principal | Non
     )
 
 
-async def person_is_operator(conn: db.Connection, person_id: int) -> bool | None:
+async def person_is_operator(conn: ledger.Connection, person_id: int) -> bool | None:
     """None when the person no longer exists."""
     value: bool | None = await conn.fetchval("SELECT is_operator FROM points.people WHERE id = $1", person_id)
     return value
@@ -376,7 +344,7 @@ class Person:
     memberships: tuple[Membership, ...]
 
 
-async def person(conn: db.Connection, principal: Principal) -> Person:
+async def person(conn: ledger.Connection, principal: Principal) -> Person:
     """The caller with every community they belong to (only the token's community, for a device token)."""
     row = await conn.fetchrow("SELECT phone, is_operator FROM points.people WHERE id = $1", principal.person_id)
     if row is None:

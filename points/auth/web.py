@@ -11,8 +11,9 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from ledger import db
+import ledger
 from ledger.errors import UnknownCommunity
+from points.audit import audit
 from points.auth import identity, recent
 from points.auth.access import SESSION_IDLE_S
 from points.auth.errors import NotSignedIn
@@ -115,7 +116,7 @@ class AuthController(Controller):
         client = request.client.host if request.client else None
         principal = await identity.check_login(conn, data.phone, data.password, client)
         # The session, the failure count reset, the audit row and the answer's reads: all, or nothing.
-        async with db.transaction(conn):
+        async with ledger.transaction(conn):
             await identity.record_login(conn, principal.person_id, client)
             session = {"person_id": principal.person_id, "started_at": int(time.time())}
             await start_session(request, conn, session, max_age_s=SESSION_IDLE_S)
@@ -125,9 +126,9 @@ class AuthController(Controller):
     async def logout(self, request: Request[Any, Any, Any], conn: Conn) -> dict[str, str]:
         """End the session (the server forgets it, so the cookie is worthless from now on)."""
         principal = _principal(request)
-        async with db.transaction(conn):
+        async with ledger.transaction(conn):
             await end_session(request, conn)
-            await identity.audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
+            await audit(conn, "logout", community_id=None, actor_person_id=principal.person_id)
         return {"status": "signed out"}
 
     @get("/me", operation_id="whoAmI", responses=problems(401, 403))

@@ -10,7 +10,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ledger
-from ledger import db as ledger_db
 from points import db
 from points.auth.session_store import PostgresSessionStore
 
@@ -26,7 +25,7 @@ async def expire_lapsed_holds(engine: AsyncEngine) -> int:
     async with db.connection(engine) as conn:
         communities = [r[0] for r in await conn.fetch("SELECT * FROM ledger.communities_with_lapsed_holds()")]
         for community_id in communities:
-            await ledger_db.enter(conn, community_id)
+            await ledger.enter(conn, community_id)
             expired += await ledger.expire_holds(conn, community_id)
     if expired:
         log.info("holds_expired", holds=expired, communities=len(communities))

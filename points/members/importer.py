@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import db
+import ledger
 from ledger.model import NO_NUL, NUL
 from points import csv_out
 from points.auth.errors import InvalidRequest
@@ -113,7 +113,7 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
     """``conn`` is an asyncpg connection: the import runs in one transaction of its own."""
     rows, errors = parse(text)
     report = Report(rows=len(rows) + len(errors), dry_run=dry_run, errors=errors)
-    await db.enter(conn, community_id)
+    await ledger.enter(conn, community_id)
     # Phones that are already members here are bad rows too, found before anything is written.
     phones = [r.phone for r in rows if r.phone]
     if phones:
@@ -132,7 +132,7 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
     report.errors.sort(key=lambda e: int(str(e["line"])))
     if dry_run or report.errors:
         return report
-    async with db.transaction(conn):  # all rows or none
+    async with ledger.transaction(conn):  # all rows or none
         for r in rows:
             await service.create_member(
                 conn,
@@ -150,7 +150,7 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
 async def export_members(conn: Any, community_id: int) -> bytes:
     """The register as CSV with the import's columns: every member who has not left, in the order they joined.
     Phones in full, so admins only (points/auth/policy.py)."""
-    await db.enter(conn, community_id)
+    await ledger.enter(conn, community_id)
     rows = await conn.fetch(
         """SELECT m.display_name, p.phone, h.label,
                   coalesce((SELECT string_agg(DISTINCT g.role, ';' ORDER BY g.role) FROM points.role_grants g

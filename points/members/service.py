@@ -7,13 +7,13 @@ security), and takes the acting person for the audit trail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from ledger import db
+import ledger
 from ledger.model import NO_NUL, NUL
+from points.audit import audit
 from points.auth import identity, recent
 from points.auth.errors import Conflict, ConflictOfInterest, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
@@ -69,23 +69,23 @@ def _member(row: Any) -> Member:
     )
 
 
-def _check_name(name: str, what: str = "a display name") -> None:
+def check_name(name: str, what: str = "a display name") -> None:
     if not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters")
     if NUL in name:  # PostgreSQL cannot store it; the edge refuses it too (points/fields.py)
         raise InvalidRequest(f"{what} {NO_NUL}")
 
 
-async def get_member(conn: db.Connection, community_id: int, member_id: int) -> Member:
-    await db.enter(conn, community_id)
+async def get_member(conn: ledger.Connection, community_id: int, member_id: int) -> Member:
+    await ledger.enter(conn, community_id)
     row = await conn.fetchrow(_MEMBER_SELECT + " WHERE m.id = $1 AND m.community_id = $2", member_id, community_id)
     if row is None:
         raise NotFound(f"no member {member_id} in this community", member_id=member_id)
     return _member(row)
 
 
-async def list_members(conn: db.Connection, community_id: int, *, after_id: int, limit: int) -> list[Member]:
-    await db.enter(conn, community_id)
+async def list_members(conn: ledger.Connection, community_id: int, *, after_id: int, limit: int) -> list[Member]:
+    await ledger.enter(conn, community_id)
     rows = await conn.fetch(
         _MEMBER_SELECT + " WHERE m.community_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3",
         community_id,
@@ -95,12 +95,12 @@ async def list_members(conn: db.Connection, community_id: int, *, after_id: int,
     return [_member(r) for r in rows]
 
 
-async def household_id_for(conn: db.Connection, community_id: int, label: str | None) -> int | None:
+async def household_id_for(conn: ledger.Connection, community_id: int, label: str | None) -> int | None:
     """The household with this label, created on first mention (the way a register is typed in)."""
     if label is None or not label.strip():
         return None
-    _check_name(label, "a household label")
-    await db.enter(conn, community_id)
+    check_name(label, "a household label")
+    await ledger.enter(conn, community_id)
     found: int | None = await conn.fetchval(
         "INSERT INTO points.households (community_id, label) VALUES ($1, $2) "
         "ON CONFLICT (community_id, label) DO NOTHING RETURNING id",
@@ -114,10 +114,10 @@ async def household_id_for(conn: db.Connection, community_id: int, label: str | 
     return found
 
 
-async def place_id_for(conn: db.Connection, community_id: int, place_id: int | None) -> int | None:
+async def place_id_for(conn: ledger.Connection, community_id: int, place_id: int | None) -> int | None:
     if place_id is None:
         return None
-    await db.enter(conn, community_id)
+    await ledger.enter(conn, community_id)
     if await conn.fetchval("SELECT 1 FROM points.places WHERE id = $1 AND community_id = $2", place_id, community_id):
         return place_id
     raise NotFound(f"no place {place_id} in this community", place_id=place_id)
@@ -131,7 +131,7 @@ def _forgotten(member: Member) -> Member:
 
 
 async def create_member(
-    conn: db.Connection,
+    conn: ledger.Connection,
     community_id: int,
     *,
     actor_person_id: int | None,
@@ -145,19 +145,19 @@ async def create_member(
     """Add a member; their points wallet opens with them. Without a phone they never sign in (代办 only).
 
     All or nothing: the person, the household, the member, the roles and the audit row commit together."""
-    _check_name(display_name)
+    check_name(display_name)
     for role in roles:
         if role not in COMMUNITY_ROLES:
             raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
     if household is not None and household.strip():
-        _check_name(household, "a household label")
+        check_name(household, "a household label")
     # Checked and hashed before the transaction opens: hashing takes tens of milliseconds.
     new_person = await identity.new_person(phone, password) if phone else None
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         person_id = await identity.person_for_phone(conn, new_person) if new_person else None
         household_id = await household_id_for(conn, community_id, household)
         place = await place_id_for(conn, community_id, place_id)
-        await db.enter(conn, community_id)
+        await ledger.enter(conn, community_id)
         try:
             row = await conn.fetchrow(
                 "SELECT * FROM points.add_member($1, $2, $3, $4, $5)",
@@ -173,7 +173,7 @@ async def create_member(
             raise Conflict("the wallet code for this member is taken by an account opened by hand") from exc
         for role in roles:
             await _insert_grant(conn, community_id, row["id"], role, None, actor_person_id)
-        await identity.audit(
+        await audit(
             conn,
             "member.created",
             community_id=community_id,
@@ -188,7 +188,7 @@ async def create_member(
 
 
 async def _insert_grant(
-    conn: db.Connection, community_id: int, member_id: int, role: str, place_id: int | None, granted_by: int | None
+    conn: ledger.Connection, community_id: int, member_id: int, role: str, place_id: int | None, granted_by: int | None
 ) -> None:
     await conn.execute(
         "INSERT INTO points.role_grants (community_id, member_id, role, place_id, granted_by) "
@@ -202,7 +202,7 @@ async def _insert_grant(
 
 
 async def grant_role(
-    conn: db.Connection,
+    conn: ledger.Connection,
     community_id: int,
     member_id: int,
     role: str,
@@ -214,11 +214,11 @@ async def grant_role(
         raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
     if place_id is not None and role != ORGANIZER:
         raise InvalidRequest("only the organizer role is scoped to a compound or grid")
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         await get_member(conn, community_id, member_id)
         await place_id_for(conn, community_id, place_id)
         await _insert_grant(conn, community_id, member_id, role, place_id, actor_person_id)
-        await identity.audit(
+        await audit(
             conn,
             "role.granted",
             community_id=community_id,
@@ -231,9 +231,9 @@ async def grant_role(
 
 
 async def revoke_role(
-    conn: db.Connection, community_id: int, member_id: int, role: str, *, actor_person_id: int
+    conn: ledger.Connection, community_id: int, member_id: int, role: str, *, actor_person_id: int
 ) -> Member:
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         await get_member(conn, community_id, member_id)
         status = await conn.execute(
             "UPDATE points.role_grants SET revoked_at = now() "
@@ -244,7 +244,7 @@ async def revoke_role(
         )
         if status.endswith(" 0"):
             raise NotFound(f"member {member_id} does not hold the role {role}")
-        await identity.audit(
+        await audit(
             conn,
             "role.revoked",
             community_id=community_id,
@@ -257,16 +257,16 @@ async def revoke_role(
 
 
 async def set_status(
-    conn: db.Connection, community_id: int, member_id: int, status: str, *, actor_person_id: int
+    conn: ledger.Connection, community_id: int, member_id: int, status: str, *, actor_person_id: int
 ) -> Member:
     if status not in MEMBER_STATUSES:
         raise InvalidRequest(f"a status is one of {', '.join(MEMBER_STATUSES)}")
-    async with db.transaction(conn):
+    async with ledger.transaction(conn):
         await get_member(conn, community_id, member_id)
         await conn.execute(
             "UPDATE points.members SET status = $3 WHERE id = $1 AND community_id = $2", member_id, community_id, status
         )
-        await identity.audit(
+        await audit(
             conn,
             "member.status",
             community_id=community_id,
@@ -279,12 +279,12 @@ async def set_status(
 
 
 async def create_place(
-    conn: db.Connection, community_id: int, *, level: str, name: str, parent_id: int | None, actor_person_id: int
+    conn: ledger.Connection, community_id: int, *, level: str, name: str, parent_id: int | None, actor_person_id: int
 ) -> int:
     if level not in PLACE_LEVELS:
         raise InvalidRequest(f"a level is one of {', '.join(PLACE_LEVELS)}")
-    _check_name(name, "a place name")
-    async with db.transaction(conn):
+    check_name(name, "a place name")
+    async with ledger.transaction(conn):
         await place_id_for(conn, community_id, parent_id)
         try:
             place_id: int = await conn.fetchval(
@@ -296,7 +296,7 @@ async def create_place(
             )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("a place of that name is already there") from exc
-        await identity.audit(
+        await audit(
             conn,
             "place.created",
             community_id=community_id,
@@ -315,149 +315,21 @@ class Place:
     parent_id: int | None
 
 
-async def list_places(conn: db.Connection, community_id: int) -> list[Place]:
-    await db.enter(conn, community_id)
+async def list_places(conn: ledger.Connection, community_id: int) -> list[Place]:
+    await ledger.enter(conn, community_id)
     rows = await conn.fetch(
         "SELECT id, level, name, parent_id FROM points.places WHERE community_id = $1 ORDER BY id", community_id
     )
     return [Place(r["id"], r["level"], r["name"], r["parent_id"]) for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditLine:
-    id: int
-    at: datetime
-    action: str
-    subject: str
-    actor_person_id: int | None
-    on_behalf_of_member_id: int | None
-    detail_json: str
-
-
-async def read_audit(conn: db.Connection, community_id: int, *, before_id: int | None, limit: int) -> list[AuditLine]:
-    await db.enter(conn, community_id)
-    rows = await conn.fetch(
-        "SELECT id, at, action, subject, actor_person_id, on_behalf_of_member_id, detail::text AS detail "
-        "FROM points.audit_log WHERE community_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        community_id,
-        before_id or 2**63 - 1,
-        limit,
-    )
-    return [
-        AuditLine(
-            r["id"], r["at"], r["action"], r["subject"], r["actor_person_id"], r["on_behalf_of_member_id"], r["detail"]
-        )
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class CommunityRef:
-    id: int
-    slug: str
-    name: str
-
-
-async def communities_visible_to(
-    conn: db.Connection, person_id: int, *, token_community_id: int | None = None
-) -> list[CommunityRef]:
-    """Every community for a platform operator; otherwise the ones the person belongs to. A device token's caller
-    (``token_community_id``) sees its one community, whoever the person is."""
-    if await identity.person_is_operator(conn, person_id):
-        rows = await conn.fetch("SELECT id, slug, name FROM ledger.communities ORDER BY id")
-    else:
-        rows = await conn.fetch(
-            "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
-        )
-    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows if token_community_id in (None, r["id"])]
-
-
-# --- the tree above communities: city -> street ------------------------------------------------------
-
-REGION_LEVELS = ("city", "street")
-
-
-async def create_region(
-    conn: db.Connection, *, level: str, name: str, parent_id: int | None, actor_person_id: int
-) -> int:
-    if level not in REGION_LEVELS:
-        raise InvalidRequest("a region is a city or a street")
-    _check_name(name, "a region name")
-    if level == "city" and parent_id is not None:
-        raise InvalidRequest("a city is at the top of the tree")
-    async with db.transaction(conn):
-        if parent_id is not None and not await conn.fetchval(
-            "SELECT 1 FROM points.regions WHERE id = $1 AND level = 'city'", parent_id
-        ):
-            raise NotFound(f"no city {parent_id}")
-        region_id: int = await conn.fetchval(
-            "INSERT INTO points.regions (parent_id, level, name) VALUES ($1, $2, $3) RETURNING id",
-            parent_id,
-            level,
-            name.strip(),
-        )
-        await identity.audit(
-            conn,
-            "region.created",
-            community_id=None,
-            actor_person_id=actor_person_id,
-            subject=f"region {region_id}",
-            detail={"level": level, "name": name},
-        )
-        return region_id
-
-
-async def grant_region_admin(conn: db.Connection, region_id: int, phone: str, *, actor_person_id: int) -> int:
-    """The person with this phone reads every community under the region (a street, or a whole city)."""
-    phone = identity.normalise_phone(phone)
-    async with db.transaction(conn):
-        person_id: int | None = await conn.fetchval("SELECT id FROM points.people WHERE phone = $1", phone)
-        if person_id is None:
-            raise NotFound("nobody with that phone number has an account")
-        if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1", region_id):
-            raise NotFound(f"no region {region_id}")
-        await conn.execute(
-            "INSERT INTO points.region_admins (person_id, region_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            person_id,
-            region_id,
-        )
-        await identity.audit(
-            conn,
-            "region.admin_granted",
-            community_id=None,
-            actor_person_id=actor_person_id,
-            subject=f"region {region_id}",
-            detail={"person_id": person_id},
-        )
-    recent.forget_person(person_id)
-    return person_id
-
-
-async def set_community_street(conn: db.Connection, community_id: int, street_id: int, *, actor_person_id: int) -> None:
-    async with db.transaction(conn):
-        if not await conn.fetchval("SELECT 1 FROM points.regions WHERE id = $1 AND level = 'street'", street_id):
-            raise NotFound(f"no street {street_id}")
-        await db.enter(conn, community_id)
-        await conn.execute(
-            "UPDATE points.community_profiles SET street_id = $2 WHERE community_id = $1", community_id, street_id
-        )
-        await identity.audit(
-            conn,
-            "community.street_set",
-            community_id=community_id,
-            actor_person_id=actor_person_id,
-            subject=f"street {street_id}",
-        )
-    recent.forget_everyone()  # whoever administers the old or the new street reads it differently now
-
-
 async def refuse_award_to_own_household(
-    conn: db.Connection, community_id: int, actor_member_id: int | None, credited_account_ids: list[int]
+    conn: ledger.Connection, community_id: int, actor_member_id: int | None, credited_account_ids: list[int]
 ) -> None:
     """An award may not credit the awarding member's wallet or any wallet of their household."""
     if actor_member_id is None or not credited_account_ids:
         return
-    await db.enter(conn, community_id)
+    await ledger.enter(conn, community_id)
     own: list[int] = [
         r["wallet_account_id"]
         for r in await conn.fetch(
@@ -472,16 +344,3 @@ async def refuse_award_to_own_household(
     hit = sorted(set(own) & set(credited_account_ids))
     if hit:
         raise ConflictOfInterest("nobody awards points to themselves or to their own household", account_ids=hit)
-
-
-async def audit_correction(
-    conn: db.Connection, community_id: int, access: Any, entry_id: int, reversal_id: int, reason: str
-) -> None:
-    await identity.audit(
-        conn,
-        "entry.reversed",
-        community_id=community_id,
-        actor_person_id=access.person_id,
-        subject=f"entry {entry_id}",
-        detail={"reversal_entry_id": reversal_id, "reason": reason},
-    )

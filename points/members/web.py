@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from points import csv_out
+from points import audit, csv_out, regions
 from points.auth.access import Access
 from points.auth.identity import Principal, mask_phone
 from points.auth.policy import ADMIN
@@ -289,7 +289,7 @@ class MembersController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> list[AuditOut]:
         """Privileged actions in this community, newest first."""
-        lines = await service.read_audit(conn, community.id, before_id=before, limit=limit)
+        lines = await audit.read_audit(conn, community.id, before_id=before, limit=limit)
         return [
             AuditOut(
                 a.id,
@@ -333,7 +333,7 @@ class RegionsController(Controller):
     async def create_region(
         self, request: Request[Any, Any, Any], conn: Conn, data: JSONBody[RegionIn]
     ) -> dict[str, Any]:
-        region_id = await service.create_region(
+        region_id = await regions.create_region(
             conn, level=data.level, name=data.name, parent_id=data.parent_id, actor_person_id=_person(request)
         )
         return {"id": region_id, "level": data.level, "name": data.name, "parent_id": data.parent_id}
@@ -348,7 +348,7 @@ class RegionsController(Controller):
         self, request: Request[Any, Any, Any], conn: Conn, region_id: PathId, data: JSONBody[RegionAdminIn]
     ) -> dict[str, Any]:
         """The person with this phone may read every community under the region (statements, accounts)."""
-        person_id = await service.grant_region_admin(conn, region_id, data.phone, actor_person_id=_person(request))
+        person_id = await regions.grant_region_admin(conn, region_id, data.phone, actor_person_id=_person(request))
         return {"region_id": region_id, "person_id": person_id}
 
     @post(
@@ -360,7 +360,7 @@ class RegionsController(Controller):
     async def set_street(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, data: JSONBody[StreetIn]
     ) -> dict[str, Any]:
-        await service.set_community_street(conn, community.id, data.street_id, actor_person_id=_person(request))
+        await regions.set_community_street(conn, community.id, data.street_id, actor_person_id=_person(request))
         return {"community": community.slug, "street_id": data.street_id}
 
 
