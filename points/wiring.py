@@ -7,6 +7,7 @@ Handlers name these dependencies by their aliases (``Conn``, ``CurrentCommunity`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,11 +32,14 @@ OnBehalfOf = Annotated[
     str | None,
     HeaderParameter(
         name="X-On-Behalf-Of",
-        pattern=r"^[0-9]{1,19}$",
-        description="An organizer or admin acting for a member without a phone (代办): the member's id. "
-        "Entries then record who acted for whom.",
+        # No pattern here: a JSON Schema pattern and Python's regex disagree on a trailing newline, and the
+        # words "X-On-Behalf-Of is a member id" say more than "not in the expected form".
+        description="An organizer or admin acting for a member without a phone (代办): the member's id "
+        "(digits). Entries then record who acted for whom.",
     ),
 ]
+
+DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 async def provide_conn(request: Request[Any, Any, Any]) -> Any:
@@ -76,9 +80,13 @@ async def provide_here(
     # handler and its dependencies only); the guard has resolved it into ``access`` already.
     conn = await request_connection(request)
     access = current_access(request)
-    member_id = None if x_on_behalf_of is None else int(x_on_behalf_of)
-    if member_id is not None and member_id > MAX_ID:
-        member_id = 0  # out of range: actor_for refuses it in words
+    member_id = None
+    if x_on_behalf_of is not None:
+        # Digits only, within an id's range: int() alone would take "1_0", " 7 " and numbers PostgreSQL cannot hold;
+        # anything else becomes 0, which actor_for refuses in words.
+        member_id = int(x_on_behalf_of) if DIGITS.fullmatch(x_on_behalf_of) else 0
+        if member_id > MAX_ID:
+            member_id = 0
     return WriteContext(conn, access, await actor_for(conn, access, member_id))
 
 
