@@ -40,16 +40,9 @@ async def open_community(
     return community
 
 
-@dataclass(frozen=True, slots=True)
-class CommunityRef:
-    id: int
-    slug: str
-    name: str
-
-
 async def communities_visible_to(
     conn: ledger.Connection, person_id: int, *, token_community_id: int | None = None
-) -> list[CommunityRef]:
+) -> list[ledger.Community]:
     """Every community for a platform operator; otherwise the ones the person belongs to. A device token's caller
     (``token_community_id``) sees its one community, whoever the person is."""
     if await person_is_operator(conn, person_id):
@@ -58,4 +51,4 @@ async def communities_visible_to(
         rows = await conn.fetch(
             "SELECT community_id AS id, slug, community_name AS name FROM points.memberships($1)", person_id
         )
-    return [CommunityRef(r["id"], r["slug"], r["name"]) for r in rows if token_community_id in (None, r["id"])]
+    return [ledger.Community(r["id"], r["slug"], r["name"]) for r in rows if token_community_id in (None, r["id"])]
