@@ -1,4 +1,5 @@
-"""Opening a community: the tenant, its points unit, and usually its first admin, all or nothing."""
+"""Communities: opening one (the tenant, its points unit and usually its first admin, all or nothing), and which
+communities a person sees."""
 
 from __future__ import annotations
 
