@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from points.settings import app_url, asyncpg_url
@@ -51,3 +53,16 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[Any]:
                 await raw.execute("ROLLBACK")
         finally:
             await greenlet_spawn(pooled.close)
+
+
+_DIALECT = asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+
+
+def compiled(statement: ClauseElement) -> tuple[Any, ...]:
+    """A SQLAlchemy Core statement as asyncpg takes it: the SQL with $n placeholders, then its arguments in order.
+
+    CRUD-shaped tables (goods, listings) may be written with Core on the request's own connection, inside the same
+    ``ledger.transaction`` as the ledger call they go with: ``await conn.fetch(*db.compiled(stmt))``."""
+    done = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    order: list[str] = getattr(done, "positiontup", None) or []  # SQLCompiler's; numeric styles always set it
+    return (done.string, *(done.params[name] for name in order))
