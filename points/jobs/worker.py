@@ -95,7 +95,9 @@ def _register(pgq: PgQueuer, engine: AsyncEngine, job: PeriodicJob, first_retry_
 
     @pgq.schedule(job.name, cron_every(job.every_s))
     async def enqueue(schedule: Schedule) -> None:
-        assert pgq.queries is not None
+        if pgq.queries is None:  # PgQueuer sets it in __post_init__; never None once built
+            raise RuntimeError("the queue has no queries")
+        # At most one waiting: a tick that finds the last run still queued or running adds nothing.
         await pgq.queries.enqueue(job.name, None, dedupe_key=job.name, on_conflict="skip")
 
 
