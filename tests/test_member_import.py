@@ -7,10 +7,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import bearer_token
 from tests.test_api import API, assert_problem, create_community
+
+# Every refused request (4xx) in this module is checked to have changed no row anywhere (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_change_on_4xx")
 
 Client = AsyncTestClient[Any]
 

@@ -6,9 +6,13 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import OPERATOR_PHONE, bearer_token, make_person, new_slug
+
+# Every refused request (4xx) in this module is checked to have changed no row anywhere (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_change_on_4xx")
 
 Client = AsyncTestClient[Any]
 API = "/api/v1"
