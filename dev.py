@@ -5,6 +5,7 @@
     python3 dev.py test    # the test suite (embedded PostgreSQL, or DATABASE_URL)
     python3 dev.py lint    # ruff + mypy --strict
     python3 dev.py bench   # the ledger benchmark (docs/BENCHMARKS.md)
+    python3 dev.py i18n    # the pages' message catalogues: extract, update, compile (or one of them)
 
 It creates .venv and installs the exact, hash-checked versions in
 requirements.lock (plus this project, editable) the first time, and again
@@ -57,7 +58,34 @@ COMMANDS = {
     "lint": None,
     "bench": lambda args: [str(BIN / "python"), str(ROOT / "bench" / "ledger.py"), *args],
     "points": lambda args: [str(BIN / "points"), *args],
+    "i18n": None,
 }
+
+LOCALE_DIR = ROOT / "points" / "pages" / "locale"
+I18N_STEPS = ("extract", "update", "compile")
+
+
+def i18n(steps: list[str]) -> int:
+    """Babel's three steps for the pages: extract the messages (templates, page code, the API's problem titles)
+    into messages.pot, merge them into each locale's messages.po (translations kept; new ones empty), compile the
+    .po files to the .mo files the app loads and the package ships. Translate in the .po files between update and
+    compile."""
+    unknown = [s for s in steps if s not in I18N_STEPS]
+    if unknown:
+        print(f"unknown i18n step {unknown[0]!r}; the steps are {', '.join(I18N_STEPS)}", file=sys.stderr)
+        return 2
+    pybabel = str(BIN / "pybabel")
+    pot = str(LOCALE_DIR / "messages.pot")
+    commands = {
+        "extract": [pybabel, "extract", "-F", "babel.cfg", "--no-location", "--sort-output", "-o", pot, "."],
+        "update": [pybabel, "update", "-i", pot, "-d", str(LOCALE_DIR), "--no-fuzzy-matching", "--ignore-obsolete"],
+        "compile": [pybabel, "compile", "-d", str(LOCALE_DIR), "--statistics"],
+    }
+    for step in steps or list(I18N_STEPS):
+        code = subprocess.run(commands[step], cwd=ROOT).returncode
+        if code:
+            return code
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -71,6 +99,8 @@ def main(argv: list[str]) -> int:
         fmt = subprocess.run([str(BIN / "ruff"), "format", "--check", str(ROOT)], cwd=ROOT).returncode
         mypy = subprocess.run([str(BIN / "mypy")], cwd=ROOT).returncode
         return ruff or fmt or mypy
+    if command == "i18n":
+        return i18n(args)
     builder = COMMANDS[command]
     assert builder is not None
     cmd = builder(args)

@@ -39,9 +39,11 @@ from points.ledger_web import (
 )
 from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
+from points.pages.web import PAGE_HANDLERS, static_router, template_config
 from points.request_db import RequestConnectionMiddleware
 from points.settings import Settings, get_settings
 from points.strict_input import strict_input
+from points.wallet_web import WalletController
 from points.wiring import DEPENDENCIES
 
 VERSION = "0.1.0"
@@ -192,7 +194,11 @@ def create_app(
             CommunitiesController,
             LedgerController,
             *MEMBER_CONTROLLERS,
+            WalletController,
+            *PAGE_HANDLERS,  # the pages (points/pages/), left out of the OpenAPI document
+            static_router(),
         ],
+        template_config=template_config(),
         dependencies=DEPENDENCIES,
         guards=[authorize],
         middleware=[

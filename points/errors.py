@@ -222,18 +222,26 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     ).to_response(request)
 
 
+PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+    le.LedgerError: _ledger_problem,
+    ae.AccessError: _access_problem,
+    HTTPException: _http_problem,
+    asyncpg.exceptions.DataError: _data_problem,
+    SettingsError: _settings_problem,
+}
+
+
 def problem_details_plugin() -> ProblemDetailsPlugin:
-    return ProblemDetailsPlugin(
-        ProblemDetailsConfig(
-            exception_to_problem_detail_map={
-                le.LedgerError: _ledger_problem,
-                ae.AccessError: _access_problem,
-                HTTPException: _http_problem,
-                asyncpg.exceptions.DataError: _data_problem,
-                SettingsError: _settings_problem,
-            }
-        )
-    )
+    return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=dict(PROBLEMS)))
+
+
+def problem_for(exc: Exception) -> tuple[int, str]:
+    """(status, code) the API answers an exception with, for what shows errors another way (the pages)."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            problem = PROBLEMS[cls](exc)
+            return problem.status_code, str(problem.extra.get("code", "internal_error"))  # type: ignore[union-attr]
+    return 500, "internal_error"
 
 
 def problem_catalog() -> dict[str, dict[str, Any]]:

@@ -64,6 +64,8 @@ ADMINS = roles(ADMIN)
 ADMIN_READ = roles(ADMIN, STREET_ADMIN)
 ACCOUNT_READ = roles(ADMIN, STREET_ADMIN, own_account=True)
 STAFF = roles(ADMIN, ORGANIZER)
+# Active members, each of whom has a wallet of their own (a street admin looking in has none).
+WALLET_HOLDERS = roles(VOLUNTEER, ORGANIZER, CLERK, ADMIN)
 
 POLICY: dict[str, Rule] = {
     # service
@@ -112,4 +114,14 @@ POLICY: dict[str, Rule] = {
     "postHold": ADMINS,
     "voidHold": ADMINS,
     "getTrialBalance": ADMIN_READ,
+    "getMyWallet": WALLET_HOLDERS,
+    "getMyWalletHistory": WALLET_HOLDERS,
+    # pages (points/pages/web.py): left out of the OpenAPI document, held to this table by tests/test_pages.py
+    "pageHome": PUBLIC,  # what this is; a signed-in person's communities
+    "pageLogin": PUBLIC,
+    "pageLoginSubmit": PUBLIC,
+    "pageLogout": SIGNED_IN,
+    "pageLanguage": PUBLIC,  # sets the lang cookie only
+    "pageStatic": PUBLIC,  # the pages' own CSS and htmx
+    "pageMyPoints": WALLET_HOLDERS,
 }

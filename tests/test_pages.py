@@ -1,0 +1,263 @@
+"""The pages through HTTP (no browser): sign-in, 我的积分, the language switch, errors in words, and the
+policy table behind every page. The browser journeys are in tests/test_browser.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from litestar.testing import AsyncTestClient
+
+from points.app import create_app
+from points.auth.policy import POLICY
+from points.pages.i18n import LOCALE_DIR
+from tests.conftest import test_settings as quiet_settings
+from tests.test_api import API, create_community, open_account, post_entry
+from tests.test_auth_flows import PASSWORD, add_member, new_phone
+
+Client = AsyncTestClient[Any]
+
+
+@pytest.fixture
+async def browser(database_url: str) -> AsyncIterator[Client]:
+    """An app of this test's own, like a browser: its own cookie jar and login limiter; follows no redirects."""
+    async with AsyncTestClient(app=create_app(quiet_settings(), database_url=database_url)) as c:
+        c.follow_redirects = False  # the tests look at where each redirect goes
+        yield c
+
+
+async def member_with_points(client: Client, points: int, memo: str = "治安巡逻 夜巡") -> tuple[str, str, int]:
+    """A community, a volunteer in it who can sign in, and an award of ``points`` to them: (slug, phone, wallet)."""
+    slug = await create_community(client)
+    issuance = await open_account(client, slug, "issuance", normal_side="debit", lower_bound=None)
+    phone = new_phone()
+    member = await add_member(client, slug, phone=phone, password=PASSWORD)
+    wallet: int = member["wallet_account_id"]
+    if points:
+        r = await post_entry(client, slug, [(issuance["id"], -points), (wallet, points)], memo=memo)
+        assert r.status_code == 201, r.text
+    return slug, phone, wallet
+
+
+async def sign_in(c: Client, phone: str, password: str = PASSWORD, next_: str = "") -> Any:
+    """Fill in and send the sign-in form, as a browser does (with the form's CSRF field)."""
+    form = await c.get("/login")
+    body = {"phone": phone, "password": password, "next": next_, "_csrf_token": csrf_of(form.text)}
+    return await c.post("/login", data=body)
+
+
+def text_of(html: str) -> str:
+    """What a reader sees, roughly: the tags gone, the spaces squeezed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]*)"', html)
+    assert found, "every form carries the CSRF token"
+    return found.group(1)
+
+
+# ---- the policy table covers the pages --------------------------------------------------------------
+
+
+def page_handlers() -> list[Any]:
+    app = create_app(quiet_settings(), database_url="postgresql://unused/none")
+    return [
+        h
+        for route in app.routes
+        if not route.path.startswith("/schema")  # the OpenAPI document itself: public by path (points/auth/access.py)
+        for h in getattr(route, "route_handlers", [])
+        if not h.resolve_include_in_schema() and "OPTIONS" not in getattr(h, "http_methods", ())
+    ]
+
+
+def test_every_page_handler_has_an_operation_id_with_a_policy() -> None:
+    handlers = page_handlers()
+    ids = {h.operation_id for h in handlers}
+    assert {"pageHome", "pageLogin", "pageLoginSubmit", "pageLogout", "pageLanguage", "pageMyPoints"} <= ids
+    missing = sorted(str(h) for h in handlers if h.operation_id not in POLICY)
+    assert not missing, f"page handlers without a rule in points/auth/policy.py: {missing}"
+
+
+async def test_pages_stay_out_of_the_openapi_document(anonymous_client: Client) -> None:
+    paths = (await anonymous_client.get("/schema/openapi.json")).json()["paths"]
+    assert "/login" not in paths
+    assert "/c/{slug}/me" not in paths
+    assert "/api/v1/communities/{slug}/me/wallet" in paths
+
+
+# ---- sign-in ------------------------------------------------------------------------------------------
+
+
+async def test_the_login_page_is_in_chinese_with_every_control_labelled(browser: Client) -> None:
+    r = await browser.get("/login")
+    assert r.status_code == 200
+    assert '<html lang="zh-CN">' in r.text
+    assert "手机号" in r.text
+    assert "密码" in r.text
+    for control in re.findall(r'<input id="([^"]+)"', r.text):
+        assert f'<label for="{control}">' in r.text, control
+    assert 'href="/static/app.css"' in r.text
+    assert (await browser.get("/static/htmx.min.js")).status_code == 200
+
+
+async def test_signing_in_lands_on_my_points_with_the_balance(client: Client, browser: Client) -> None:
+    slug, phone, _ = await member_with_points(client, 5)
+    r = await sign_in(browser, phone)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"/c/{slug}/me"
+    page = await browser.get(r.headers["location"])
+    assert page.status_code == 200, page.text
+    seen = text_of(page.text)
+    assert "我的积分" in seen
+    assert re.search(r'id="balance">5<', page.text)
+    assert re.search(r"治安巡逻 夜巡 · \d+月\d+日 · \+5", seen), seen
+    assert "余额 5" in seen
+
+
+async def test_a_wrong_password_says_so_and_keeps_the_phone(client: Client, browser: Client) -> None:
+    _, phone, _ = await member_with_points(client, 0)
+    r = await sign_in(browser, phone, "not-the-password")
+    assert r.status_code == 401
+    assert "手机号或密码错误" in r.text  # the API's login_failed title, in Chinese
+    assert f'value="{phone}"' in r.text
+    assert "not-the-password" not in r.text
+
+
+async def test_five_wrong_passwords_show_the_lockout_with_its_end(client: Client, browser: Client) -> None:
+    _, phone, _ = await member_with_points(client, 0)
+    for _attempt in range(4):
+        assert (await sign_in(browser, phone, "wrong")).status_code == 401
+    r = await sign_in(browser, phone, "wrong")
+    assert r.status_code == 423
+    assert "账户已暂时锁定" in r.text
+    assert re.search(r"请在 \d{1,2}:\d{2} 之后再试", text_of(r.text)), text_of(r.text)
+    # and the right password does not get in while it lasts
+    assert (await sign_in(browser, phone)).status_code == 423
+
+
+async def test_a_page_needing_a_session_sends_the_anonymous_to_sign_in_and_back(
+    client: Client, browser: Client
+) -> None:
+    slug, phone, _ = await member_with_points(client, 3)
+    r = await browser.get(f"/c/{slug}/me")
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/login?next=/c/{slug}/me"
+    signed = await sign_in(browser, phone, next_=f"/c/{slug}/me")
+    assert signed.headers["location"] == f"/c/{slug}/me"
+    # a next that leaves the site is ignored
+    await browser.post("/logout", data={"_csrf_token": csrf_of((await browser.get("/")).text)})
+    away = await sign_in(browser, phone, next_="//evil.example/")
+    assert away.headers["location"] == f"/c/{slug}/me"
+
+
+async def test_another_communitys_page_is_a_page_not_found(client: Client, browser: Client) -> None:
+    _, phone, _ = await member_with_points(client, 0)
+    other = await create_community(client)
+    await sign_in(browser, phone)
+    r = await browser.get(f"/c/{other}/me")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "没有这个社区" in r.text
+
+
+async def test_sign_out_needs_the_forms_csrf_token(client: Client, browser: Client) -> None:
+    slug, phone, _ = await member_with_points(client, 0)
+    await sign_in(browser, phone)
+    page = await browser.get(f"/c/{slug}/me")
+    refused = await browser.post("/logout", data={})
+    assert refused.status_code == 403
+    assert (await browser.get(f"/c/{slug}/me")).status_code == 200  # still signed in
+    out = await browser.post("/logout", data={"_csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303
+    assert (await browser.get(f"/c/{slug}/me")).status_code == 303  # to the sign-in page
+
+
+# ---- 我的积分 ----------------------------------------------------------------------------------------
+
+
+async def test_history_pages_newest_first_with_a_next_link(client: Client, browser: Client) -> None:
+    slug, phone, wallet = await member_with_points(client, 1, memo="第1次")
+    issuance = next(a for a in (await client.get(f"{API}/{slug}/accounts")).json() if a["code"] == "issuance")
+    for n in range(2, 23):
+        r = await post_entry(client, slug, [(issuance["id"], -1), (wallet, 1)], memo=f"第{n}次")
+        assert r.status_code == 201
+    await sign_in(browser, phone)
+    first = text_of((await browser.get(f"/c/{slug}/me")).text)
+    assert first.index("第22次") < first.index("第21次")
+    assert "第2次" not in first.replace("第22次", "").replace("第21次", "").replace("第20次", "")
+    more = re.search(r'href="(/c/[^"]+\?cursor=[^"]+)"', (await browser.get(f"/c/{slug}/me")).text)
+    assert more, "a next-page link"
+    second = text_of((await browser.get(more.group(1).replace("&amp;", "&"))).text)
+    assert "第1次" in second
+    assert "第22次" not in second
+    assert "余额 1" in second  # the running balance after the first award
+
+
+async def test_a_person_in_two_communities_switches_between_them(client: Client, browser: Client) -> None:
+    slug, phone, _ = await member_with_points(client, 2)
+    other = await create_community(client)
+    await add_member(client, other, phone=phone)
+    await sign_in(browser, phone)
+    page = await browser.get(f"/c/{slug}/me")
+    assert f'href="/c/{other}/me"' in page.text
+    assert (await browser.get(f"/c/{other}/me")).status_code == 200
+
+
+async def test_the_api_twin_reads_my_own_wallet(client: Client, browser: Client) -> None:
+    slug, phone, wallet = await member_with_points(client, 7)
+    r = await browser.post("/api/v1/login", json={"phone": phone, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    mine = await browser.get(f"{API}/{slug}/me/wallet")
+    assert mine.status_code == 200, mine.text
+    assert mine.json() == {"account_id": wallet, "unit": "points", "balance": 7, "held": 0, "available": 7}
+    history = await browser.get(f"{API}/{slug}/me/wallet/history", params={"limit": 1})
+    assert history.status_code == 200, history.text
+    assert [ln["amount"] for ln in history.json()["lines"]] == [7]
+    assert history.json()["lines"][0]["memo"] == "治安巡逻 夜巡"
+
+
+# ---- languages ------------------------------------------------------------------------------------
+
+
+async def test_the_language_switch_shows_english_and_back(client: Client, browser: Client) -> None:
+    slug, phone, _ = await member_with_points(client, 1234)
+    await sign_in(browser, phone)
+    page = await browser.get(f"/c/{slug}/me")
+    r = await browser.post("/lang", data={"lang": "en", "next": f"/c/{slug}/me", "_csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/c/{slug}/me"
+    english = await browser.get(f"/c/{slug}/me")
+    seen = text_of(english.text)
+    assert '<html lang="en">' in english.text
+    assert "My points" in seen
+    assert "我的积分" not in seen
+    assert re.search(r"治安巡逻 夜巡 · [A-Z][a-z]{2} \d+ · \+1,234", seen), seen
+    assert "Balance 1,234" in seen
+    back = await browser.post("/lang", data={"lang": "zh_CN", "next": "/", "_csrf_token": csrf_of(english.text)})
+    assert back.status_code == 303
+    assert "我的社区" in (await browser.get("/")).text
+
+
+def test_every_message_has_a_chinese_translation_and_the_compiled_catalogues_are_current() -> None:
+    for locale in ("zh_CN", "en"):
+        folder = LOCALE_DIR / locale / "LC_MESSAGES"
+        with (folder / "messages.po").open("rb") as f:
+            po = read_po(f, locale=locale)
+        with (folder / "messages.mo").open("rb") as f:
+            mo = read_mo(f)
+        written = {m.id: m.string for m in po if m.id and m.string}
+        compiled = {m.id: m.string for m in mo if m.id and m.string}
+        assert written == compiled, f"{locale}: messages.mo is older than messages.po; run python3 dev.py i18n"
+        if locale == "zh_CN":
+            untranslated = [m.id for m in po if m.id and not m.string]
+            assert not untranslated, f"no Chinese for: {untranslated}"
+    with (LOCALE_DIR / "messages.pot").open("rb") as f:
+        extracted = {m.id for m in read_po(f) if m.id}
+    with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        known = {m.id for m in read_po(f) if m.id}
+    assert extracted <= known, "run python3 dev.py i18n update: messages.po lacks messages the pages use"
