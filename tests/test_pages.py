@@ -79,6 +79,7 @@ def test_every_page_handler_has_an_operation_id_with_a_policy() -> None:
     handlers = page_handlers()
     ids = {h.operation_id for h in handlers}
     assert {"pageHome", "pageLogin", "pageLoginSubmit", "pageLogout", "pageLanguage", "pageMyPoints"} <= ids
+    assert {"pageMembers", "pageMemberAdd", "pageMembersImportSubmit", "pagePasswordSubmit"} <= ids
     missing = sorted(str(h) for h in handlers if h.operation_id not in POLICY)
     assert not missing, f"page handlers without a rule in points/auth/policy.py: {missing}"
 
@@ -261,3 +262,197 @@ def test_every_message_has_a_chinese_translation_and_the_compiled_catalogues_are
     with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
         known = {m.id for m in read_po(f) if m.id}
     assert extracted <= known, "run python3 dev.py i18n update: messages.po lacks messages the pages use"
+
+
+# ---- the member register (admins) ---------------------------------------------------------------------
+
+
+async def admin_signed_in(client: Client, browser: Client) -> tuple[str, str]:
+    """A community, an admin of it signed in on ``browser`` (landing on the register): (slug, admin phone)."""
+    slug = await create_community(client)
+    phone = new_phone()
+    await add_member(client, slug, roles=["admin"], phone=phone, password=PASSWORD)
+    r = await sign_in(browser, phone)
+    assert r.headers["location"] == f"/c/{slug}/members"
+    return slug, phone
+
+
+async def members_of(client: Client, slug: str, **params: str) -> list[dict[str, Any]]:
+    r = await client.get(f"{API}/{slug}/members", params=params)
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
+async def post_form(c: Client, page_url: str, action: str, fields: dict[str, Any]) -> Any:
+    """Send a form from ``page_url``, as a browser does (with the page's CSRF field)."""
+    page = await c.get(page_url)
+    return await c.post(action, data={**fields, "_csrf_token": csrf_of(page.text)})
+
+
+async def test_the_members_page_searches_by_name_and_by_masked_phone(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    phone = new_phone()
+    r = await client.post(f"{API}/{slug}/members", json={"display_name": "张桂兰", "phone": phone})
+    assert r.status_code == 201
+    await client.post(f"{API}/{slug}/members", json={"display_name": "李建国"})
+    everyone = text_of((await browser.get(f"/c/{slug}/members")).text)
+    assert "张桂兰" in everyone
+    assert "李建国" in everyone
+    by_name = text_of((await browser.get(f"/c/{slug}/members", params={"q": "桂兰"})).text)
+    assert "张桂兰" in by_name
+    assert "李建国" not in by_name
+    masked = phone[:3] + "****" + phone[-4:]
+    by_phone = text_of((await browser.get(f"/c/{slug}/members", params={"q": masked})).text)
+    assert "张桂兰" in by_phone
+    assert "李建国" not in by_phone
+    nobody = text_of((await browser.get(f"/c/{slug}/members", params={"q": "不存在的人"})).text)
+    assert "没有找到匹配的成员" in nobody
+    assert "张桂兰" not in nobody
+    # the API's listMembers answers the same search, by the same service
+    assert [m["display_name"] for m in await members_of(client, slug, q=masked)] == ["张桂兰"]
+    assert [m["display_name"] for m in await members_of(client, slug, q="建国")] == ["李建国"]
+    assert await members_of(client, slug, q="%") == []  # a LIKE wildcard typed is just a character
+
+
+async def test_adding_a_member_through_the_page_shows_in_the_api(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    phone = new_phone()
+    fields = {"display_name": "陈美华", "phone": phone, "password": "", "household": "3-201", "roles": ["organizer"]}
+    r = await post_form(browser, f"/c/{slug}/members", f"/c/{slug}/members", fields)
+    assert r.status_code == 303, r.text
+    added = [m for m in await members_of(client, slug) if m["display_name"] == "陈美华"]
+    assert len(added) == 1
+    assert added[0]["roles"] == ["organizer"]
+    assert added[0]["phone"] == phone
+    assert added[0]["household_id"] is not None
+    page = text_of((await browser.get(r.headers["location"].split("#")[0])).text)
+    assert "陈美华" in page
+    assert "户 3-201" in page
+    assert "组织者" in page
+
+
+async def test_a_taken_phone_is_said_in_words_and_the_form_keeps_what_was_typed(
+    client: Client, browser: Client
+) -> None:
+    slug, admin_phone = await admin_signed_in(client, browser)
+    fields = {"display_name": "重复的人", "phone": admin_phone, "household": "5-502", "roles": ["clerk"]}
+    r = await post_form(browser, f"/c/{slug}/members", f"/c/{slug}/members", fields)
+    assert r.status_code == 409
+    seen = text_of(r.text)
+    assert "这个手机号已经是本社区的成员" in seen
+    assert 'value="重复的人"' in r.text
+    assert f'value="{admin_phone}"' in r.text
+    assert 'value="5-502"' in r.text
+    assert re.search(r'value="clerk"\s+checked', r.text)
+    assert not [m for m in await members_of(client, slug) if m["display_name"] == "重复的人"]
+
+
+async def test_status_and_roles_change_through_the_page_as_the_api_shows(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    member = await add_member(client, slug)
+    mid = member["id"]
+    page = f"/c/{slug}/members"
+    r = await post_form(browser, page, f"{page}/{mid}/status", {"status": "suspended"})
+    assert r.status_code == 303, r.text
+    r = await post_form(browser, page, f"{page}/{mid}/roles", {"role": "clerk"})
+    assert r.status_code == 303, r.text
+    r = await post_form(browser, page, f"{page}/{mid}/roles/revoke", {"role": "volunteer"})
+    assert r.status_code == 303, r.text
+    now = (await client.get(f"{API}/{slug}/members/{mid}")).json()
+    assert now["status"] == "suspended"
+    assert now["roles"] == ["clerk"]
+    # a role the member does not hold: the API's not_found, in words, by that member's row
+    r = await post_form(browser, page, f"{page}/{mid}/roles/revoke", {"role": "organizer"})
+    assert r.status_code == 404
+    assert f'id="m{mid}-error"' in r.text
+    assert "找不到" in text_of(r.text)
+    bad = await post_form(browser, page, f"{page}/{mid}/status", {"status": "gone"})
+    assert bad.status_code == 400
+    assert "a status is one of active, suspended, left" in bad.text
+
+
+async def test_the_member_pages_refuse_a_non_admin(client: Client, browser: Client) -> None:
+    slug, phone, _ = await member_with_points(client, 0)
+    await sign_in(browser, phone)
+    for url in (f"/c/{slug}/members", f"/c/{slug}/members/import"):
+        r = await browser.get(url)
+        assert r.status_code == 403, url
+        assert "没有权限" in text_of(r.text)
+    member = (await members_of(client, slug))[-1]
+    r = await post_form(browser, "/", f"/c/{slug}/members/{member['id']}/roles", {"role": "admin"})
+    assert r.status_code == 403
+    assert (await client.get(f"{API}/{slug}/members/{member['id']}")).json()["roles"] == ["volunteer"]
+
+
+async def test_the_import_dry_run_lists_the_bad_line_and_imports_nothing(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    before = len(await members_of(client, slug))
+    csv = f"name,phone,household,roles\n赵一,{new_phone()},1-101,volunteer\n钱二,12ab,1-102,volunteer\n"
+    page = f"/c/{slug}/members/import"
+    for action in ("check", "import"):
+        r = await post_form(browser, page, page, {"csv": csv, "action": action})
+        assert r.status_code == 200, r.text
+        seen = text_of(r.text)
+        assert "有误的行：1。一行也没有导入" in seen, seen
+        assert "第 3 行 : phone must be 6 to 20 digits" in seen
+        assert "赵一" in r.text  # the textarea keeps the CSV to fix
+    assert len(await members_of(client, slug)) == before
+
+
+async def test_a_clean_import_imports(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    csv = f"name,phone,household,roles\n孙三,{new_phone()},2-201,volunteer\n周四,,2-202,clerk\n"
+    page = f"/c/{slug}/members/import"
+    checked = await post_form(browser, page, page, {"csv": csv, "action": "check"})
+    assert "已检查 2 行，全部无误" in text_of(checked.text)
+    assert not [m for m in await members_of(client, slug) if m["display_name"] == "孙三"]
+    done = await post_form(browser, page, page, {"csv": csv, "action": "import"})
+    assert "已导入成员：2" in text_of(done.text)
+    names = {m["display_name"]: m["roles"] for m in await members_of(client, slug)}
+    assert names["孙三"] == ["volunteer"]
+    assert names["周四"] == ["clerk"]
+
+
+async def test_an_uploaded_gb18030_file_is_read(client: Client, browser: Client) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    page = f"/c/{slug}/members/import"
+    form = await browser.get(page)
+    raw = "name,phone,household,roles\n吴五,,3-301,volunteer\n".encode("gb18030")
+    r = await browser.post(
+        page,
+        data={"csv": "", "action": "import", "_csrf_token": csrf_of(form.text)},
+        files={"file": ("members.csv", raw, "text/csv")},
+    )
+    assert "已导入成员：1" in text_of(r.text), text_of(r.text)
+    assert "吴五" in {m["display_name"] for m in await members_of(client, slug)}
+
+
+# ---- change password ------------------------------------------------------------------------------------
+
+
+async def test_changing_the_password_through_the_page(client: Client, browser: Client) -> None:
+    _, phone, _ = await member_with_points(client, 0)
+    await sign_in(browser, phone)
+    wrong = {"current_password": "not-it", "new_password": "a-new-password-2", "new_password_again": "a-new-password-2"}
+    r = await post_form(browser, "/password", "/password", wrong)
+    assert r.status_code == 401
+    assert "当前密码不正确" in text_of(r.text)
+    differ = {"current_password": PASSWORD, "new_password": "a-new-password-2", "new_password_again": "other"}
+    r = await post_form(browser, "/password", "/password", differ)
+    assert r.status_code == 400
+    assert "两次输入的新密码不一致" in text_of(r.text)
+    ok = {"current_password": PASSWORD, "new_password": "a-new-password-2", "new_password_again": "a-new-password-2"}
+    r = await post_form(browser, "/password", "/password", ok)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/password?done=true"
+    assert "密码已修改" in text_of((await browser.get("/password?done=true")).text)
+    await post_form(browser, "/", "/logout", {})
+    assert (await sign_in(browser, phone)).status_code == 401  # the old password no longer works
+    assert (await sign_in(browser, phone, "a-new-password-2")).status_code == 303
+
+
+async def test_the_password_page_needs_a_session(browser: Client) -> None:
+    r = await browser.get("/password")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/password"

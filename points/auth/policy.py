@@ -124,4 +124,14 @@ POLICY: dict[str, Rule] = {
     "pageLanguage": PUBLIC,  # sets the lang cookie only
     "pageStatic": PUBLIC,  # the pages' own CSS and htmx
     "pageMyPoints": WALLET_HOLDERS,
+    # the member register: what createMember, updateMember, grantRole, revokeRole and importMembers allow
+    "pageMembers": ADMINS,
+    "pageMemberAdd": ADMINS,
+    "pageMemberStatus": ADMINS,
+    "pageMemberGrantRole": ADMINS,
+    "pageMemberRevokeRole": ADMINS,
+    "pageMembersImport": ADMINS,
+    "pageMembersImportSubmit": ADMINS,
+    "pagePassword": PERSONAL,  # as changePassword
+    "pagePasswordSubmit": PERSONAL,
 }

@@ -6,6 +6,7 @@ security), and takes the acting person for the audit trail.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +85,57 @@ async def get_member(conn: ledger.Connection, community_id: int, member_id: int)
     return _member(row)
 
 
-async def list_members(conn: ledger.Connection, community_id: int, *, after_id: int, limit: int) -> list[Member]:
+def _like(text: str) -> str:
+    """Typed text as a LIKE pattern matching it literally anywhere (a % or _ in a name is just a character)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _phone_like(text: str) -> str | None:
+    """A search for a phone as people read it off a list: digits, or the masked form 138****0001 (each * one
+    unseen digit). None when the text is no such thing (a name is searched by name only)."""
+    cleaned = re.sub(r"[\s-]", "", text)
+    if not re.fullmatch(r"\+?[0-9*]*[0-9][0-9*]*", cleaned):
+        return None
+    return "%" + cleaned.replace("*", "_") + "%"
+
+
+async def list_members(
+    conn: ledger.Connection, community_id: int, *, after_id: int, limit: int, search: str | None = None
+) -> list[Member]:
+    """Members in id order; with ``search``, only those whose name contains it or whose phone matches it (in full
+    or masked, as the member list shows phones to those who may not see them whole)."""
+    text = (search or "").strip()
+    if NUL in text:
+        raise InvalidRequest(f"a search {NO_NUL}")
     await ledger.enter(conn, community_id)
+    if not text:
+        rows = await conn.fetch(
+            _MEMBER_SELECT + " WHERE m.community_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3",
+            community_id,
+            after_id,
+            limit,
+        )
+        return [_member(r) for r in rows]
     rows = await conn.fetch(
-        _MEMBER_SELECT + " WHERE m.community_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3",
+        _MEMBER_SELECT + " WHERE m.community_id = $1 AND m.id > $2"
+        " AND (m.display_name ILIKE $4 OR ($5::text IS NOT NULL AND p.phone LIKE $5))"
+        " ORDER BY m.id LIMIT $3",
         community_id,
         after_id,
         limit,
+        _like(text),
+        _phone_like(text),
     )
     return [_member(r) for r in rows]
+
+
+async def household_labels(conn: ledger.Connection, community_id: int, ids: list[int]) -> dict[int, str]:
+    """The labels of these households, for a member list that shows 3-201 rather than a number."""
+    await ledger.enter(conn, community_id)
+    rows = await conn.fetch(
+        "SELECT id, label FROM points.households WHERE community_id = $1 AND id = ANY($2::bigint[])", community_id, ids
+    )
+    return {r["id"]: r["label"] for r in rows}
 
 
 async def household_id_for(conn: ledger.Connection, community_id: int, label: str | None) -> int | None:

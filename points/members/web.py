@@ -110,8 +110,12 @@ class MembersController(Controller):
         access: CurrentAccess,
         after: AfterId = 0,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        q: Annotated[
+            str | None,
+            Parameter(max_length=100, description="name contains it, or phone matches it (digits or 138****0001)"),
+        ] = None,
     ) -> list[MemberOut]:
-        members = await service.list_members(conn, community.id, after_id=after, limit=limit)
+        members = await service.list_members(conn, community.id, after_id=after, limit=limit, search=q)
         return [_out(m, access) for m in members]
 
     @post(

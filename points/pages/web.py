@@ -38,6 +38,7 @@ from points.auth import errors as ae
 from points.auth import identity
 from points.auth.access import SESSION_IDLE_S
 from points.auth.identity import Principal
+from points.auth.policy import ADMIN
 from points.auth.sessions import end_session, start_session
 from points.auth.web import LOGIN_LIMIT
 from points.errors import PROBLEMS, problem_catalog, problem_for
@@ -183,12 +184,16 @@ def _client(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _landing(person: identity.Person, wanted: str) -> str:
-    """After signing in: where the person was going, else their one community's 我的积分, else the home page."""
+    """After signing in: where the person was going, else their one community (its member register for an admin,
+    我的积分 for everyone else), else the home page."""
     local = _local(wanted)
     if local and local not in ("/login", "/logout"):
         return local
     active = [m for m in person.memberships if m.status == "active"]
-    return f"/c/{active[0].slug}/me" if len(active) == 1 else "/"
+    if len(active) != 1:
+        return "/"
+    # An admin's work is the member register; everyone else comes for their points.
+    return f"/c/{active[0].slug}/{'members' if ADMIN in active[0].roles else 'me'}"
 
 
 def _history_line(fmt: Formats, line: ledger.HistoryLine) -> dict[str, Any]:
@@ -310,4 +315,7 @@ class PageController(Controller):
         )
 
 
-PAGE_HANDLERS = [PageController]
+# Last, because the admin pages build on render() and the error pages above.
+from points.pages.admin import AdminPages  # noqa: E402
+
+PAGE_HANDLERS = [PageController, AdminPages]
