@@ -244,6 +244,25 @@ def _account_out(b: ledger.Balance) -> AccountOut:
     )
 
 
+def history_out(account_id: int, page: ledger.HistoryPage) -> HistoryOut:
+    lines = [
+        HistoryLineOut(
+            ln.posting_id,
+            ln.entry_id,
+            ln.amount,
+            ln.balance_after,
+            ln.kind,
+            ln.memo,
+            ln.actor,
+            ln.effective_at,
+            ln.posted_at,
+            ln.reverses_entry_id,
+        )
+        for ln in page.lines
+    ]
+    return HistoryOut(account_id, lines, page.next_cursor)
+
+
 def _entry_out(e: ledger.PostedEntry) -> Response[EntryOut]:
     body = EntryOut(
         e.id,
@@ -380,26 +399,7 @@ class LedgerController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=ledger.MAX_PAGE)] = ledger.DEFAULT_PAGE,
     ) -> HistoryOut:
         """Postings newest first, each with the balance after it; pass next_cursor for the next page."""
-        page = await ledger.history(conn, community.id, account_id, cursor=cursor, limit=limit)
-        return HistoryOut(
-            account_id,
-            [
-                HistoryLineOut(
-                    ln.posting_id,
-                    ln.entry_id,
-                    ln.amount,
-                    ln.balance_after,
-                    ln.kind,
-                    ln.memo,
-                    ln.actor,
-                    ln.effective_at,
-                    ln.posted_at,
-                    ln.reverses_entry_id,
-                )
-                for ln in page.lines
-            ],
-            page.next_cursor,
-        )
+        return history_out(account_id, await ledger.history(conn, community.id, account_id, cursor=cursor, limit=limit))
 
     @post(
         "/entries",

@@ -10,7 +10,7 @@ from litestar.params import FromPath, Parameter
 
 import ledger
 from points import wallet
-from points.ledger_web import HistoryLineOut, HistoryOut
+from points.ledger_web import HistoryOut, history_out
 from points.openapi import problems
 from points.wiring import Conn, CurrentAccess
 
@@ -44,19 +44,4 @@ class WalletController(Controller):
     ) -> HistoryOut:
         """Your postings newest first, each with the balance after it; pass next_cursor for the next page."""
         page = await wallet.own_history(conn, access, cursor=cursor, limit=limit)
-        lines = [
-            HistoryLineOut(
-                ln.posting_id,
-                ln.entry_id,
-                ln.amount,
-                ln.balance_after,
-                ln.kind,
-                ln.memo,
-                ln.actor,
-                ln.effective_at,
-                ln.posted_at,
-                ln.reverses_entry_id,
-            )
-            for ln in page.lines
-        ]
-        return HistoryOut(wallet.own_wallet_id(access), lines, page.next_cursor)
+        return history_out(wallet.own_wallet_id(access), page)
