@@ -111,6 +111,21 @@ class Admin:
         )
         return slug, phone, member["wallet_account_id"], issuance["id"]
 
+    async def community_with_roles(self, name: str) -> tuple[str, dict[str, str]]:
+        """(slug, phone by role) of a new community with a member for each demo role, each able to sign in."""
+        slug, volunteer, _, _ = await self.community_with_volunteer(name)
+        phones = {"volunteer": volunteer}
+        for role, who in (("admin", "周建华"), ("organizer", "孙丽"), ("clerk", "吴敏")):
+            phones[role] = "136" + str(uuid.uuid4().int)[:8]
+            body = {"display_name": who, "phone": phones[role], "password": PASSWORD, "roles": [role]}
+            await self.ok(await self.http.post(f"/api/v1/communities/{slug}/members", json=body))
+        return slug, phones
+
+    async def member_names(self, slug: str) -> list[str]:
+        r = await self.http.get(f"/api/v1/communities/{slug}/members", params={"limit": 200})
+        assert r.status_code == 200, r.text
+        return [m["display_name"] for m in r.json()]
+
     async def award(self, slug: str, issuance: int, wallet: int, points: int, memo: str) -> None:
         body = {
             "kind": "award",
@@ -197,4 +212,56 @@ async def test_the_language_switch_shows_english_and_back(browser: Browser, serv
     await shoot(page, "my-points-en")
     await page.get_by_role("button", name="中文").click()
     await expect(page.get_by_role("heading", level=1)).to_contain_text("我的积分")
+    await page.close()
+
+
+async def test_each_role_signs_in_and_lands_on_its_page(browser: Browser, server: str, admin: Admin) -> None:
+    slug, phones = await admin.community_with_roles("幸福社区")
+    for role, phone in phones.items():
+        page = await browser.new_page(viewport={"width": 412, "height": 915})
+        await sign_in(page, server, phone)
+        if role == "admin":  # an admin's work is the member register
+            await expect(page).to_have_url(f"{server}/c/{slug}/members")
+            await expect(page.get_by_role("heading", level=1)).to_contain_text("成员")
+        else:
+            await expect(page).to_have_url(f"{server}/c/{slug}/me")
+            await expect(page.get_by_role("heading", level=1)).to_contain_text("我的积分")
+        await page.close()
+
+
+async def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_and_imports(
+    browser: Browser, server: str, admin: Admin
+) -> None:
+    slug, phones = await admin.community_with_roles("团结社区")
+    before = await admin.member_names(slug)
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    await sign_in(page, server, phones["admin"])
+    await expect(page).to_have_url(f"{server}/c/{slug}/members")
+    await page.get_by_role("link", name="从 CSV 导入").click()
+    good = "137" + str(uuid.uuid4().int)[:8]
+    bad_csv = f"name,phone,household,roles\n黄志明,{good},6-601,volunteer\n林淑芬,1370000abcd,6-602,volunteer\n"
+    await page.get_by_label("粘贴 CSV").fill(bad_csv)
+    await page.get_by_role("button", name="导入", exact=True).click()
+    report = page.locator("#report")
+    await expect(report).to_contain_text("有误的行：1。一行也没有导入。")
+    await expect(report.locator(".bad-line")).to_have_count(1)
+    await expect(report.locator(".bad-line")).to_contain_text("第 3 行")
+    await expect(report.locator(".bad-line")).to_contain_text("phone must be 6 to 20 digits")
+    await shoot(page, "members-import-report")
+    assert await admin.member_names(slug) == before  # nothing imported
+
+    fixed = bad_csv.replace("1370000abcd", "137" + str(uuid.uuid4().int)[:8])
+    await page.get_by_label("粘贴 CSV").fill(fixed)
+    await page.get_by_role("button", name="导入", exact=True).click()
+    await expect(page.locator("#report")).to_contain_text("已导入成员：2 名。")
+    assert {"黄志明", "林淑芬"} <= set(await admin.member_names(slug))
+
+    await page.get_by_role("link", name="返回成员列表").click()
+    await expect(page.locator("#members")).to_contain_text("林淑芬")
+    await expect(page.locator("#members")).to_contain_text("户 6-602")
+    await shoot(page, "members")
+    await page.get_by_label("按姓名或手机号搜索").fill(good[:3] + "****" + good[-4:])
+    await page.get_by_role("button", name="搜索").click()
+    await expect(page.locator("#members .member")).to_have_count(1)
+    await expect(page.locator("#members")).to_contain_text("黄志明")
     await page.close()
