@@ -97,6 +97,7 @@ people = Table(
     Column("failed_logins", Integer, nullable=False, server_default=text("0")),
     Column("locked_until", TS),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("locale", Text),  # migration 0007: the pages' language, once chosen
     UniqueConstraint("phone", name="people_phone_key"),
 )
 

@@ -244,6 +244,31 @@ async def test_the_language_switch_shows_english_and_back(client: Client, browse
     assert "我的社区" in (await browser.get("/")).text
 
 
+async def test_the_language_chosen_comes_back_at_the_next_sign_in_elsewhere(
+    client: Client, browser: Client, database_url: str, owner_conn: Any
+) -> None:
+    """A volunteer picks English on their phone; signing in later on the station's computer (no cookie there), the
+    pages are in English without asking again. Choosing while signed out changes nobody."""
+    slug, phone, _ = await member_with_points(client, 5)
+    await sign_in(browser, phone)
+    page = await browser.get(f"/c/{slug}/me")
+    await browser.post("/lang", data={"lang": "en", "next": "/", "_csrf_token": csrf_of(page.text)})
+    stored = await owner_conn.fetchval("SELECT locale FROM points.people WHERE phone = $1", phone)
+    assert stored == "en"
+    async with AsyncTestClient(app=create_app(quiet_settings(), database_url=database_url)) as elsewhere:
+        elsewhere.follow_redirects = False
+        signed_in = await sign_in(elsewhere, phone)
+        assert signed_in.status_code == 303
+        assert "lang=en" in signed_in.headers.get("set-cookie", "")
+        seen = text_of((await elsewhere.get(f"/c/{slug}/me")).text)
+        assert "My points" in seen
+        assert "我的积分" not in seen
+    async with AsyncTestClient(app=create_app(quiet_settings(), database_url=database_url)) as stranger:
+        stranger.follow_redirects = False
+        assert (await stranger.post("/lang", data={"lang": "zh_CN", "next": "/"})).status_code == 303
+    assert await owner_conn.fetchval("SELECT locale FROM points.people WHERE phone = $1", phone) == "en"
+
+
 def test_every_message_has_a_chinese_translation_and_the_compiled_catalogues_are_current() -> None:
     for locale in ("zh_CN", "en"):
         folder = LOCALE_DIR / locale / "LC_MESSAGES"

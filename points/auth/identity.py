@@ -342,11 +342,12 @@ class Person:
     phone: str
     is_operator: bool
     memberships: tuple[Membership, ...]
+    locale: str | None = None  # the pages' language, once the person chose one
 
 
 async def person(conn: ledger.Connection, principal: Principal) -> Person:
     """The caller with every community they belong to (only the token's community, for a device token)."""
-    row = await conn.fetchrow("SELECT phone, is_operator FROM points.people WHERE id = $1", principal.person_id)
+    row = await conn.fetchrow("SELECT phone, is_operator, locale FROM points.people WHERE id = $1", principal.person_id)
     if row is None:
         raise NotFound("this account no longer exists")
     rows = await conn.fetch("SELECT * FROM points.memberships($1)", principal.person_id)
@@ -363,4 +364,9 @@ async def person(conn: ledger.Connection, principal: Principal) -> Person:
         for r in rows
         if principal.token_community_id in (None, r["community_id"])
     )
-    return Person(principal.person_id, row["phone"], row["is_operator"], memberships)
+    return Person(principal.person_id, row["phone"], row["is_operator"], memberships, row["locale"])
+
+
+async def remember_locale(conn: ledger.Connection, person_id: int, locale: str) -> None:
+    """Keep the pages' language on the person (one statement; the table allows only the languages we have)."""
+    await conn.execute("UPDATE points.people SET locale = $2 WHERE id = $1", person_id, locale)

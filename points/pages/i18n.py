@@ -1,8 +1,9 @@
 """Languages of the pages: Babel message catalogues, and dates and numbers in the reader's locale.
 
-zh-CN is the default; English is the other. The choice lives in the ``lang`` cookie for now (remembering it per
-person in the database is a later step). Catalogues are ``locale/<locale>/LC_MESSAGES/messages.po``, compiled to
-``.mo`` by ``python3 dev.py i18n`` (extract, update, compile) and shipped with the package.
+zh-CN is the default; English is the other. The choice lives in the ``lang`` cookie, and for a signed-in person in
+``people.locale`` too, which the sign-in puts back into the cookie. Catalogues are
+``locale/<locale>/LC_MESSAGES/messages.po``, compiled to ``.mo`` by ``python3 dev.py i18n`` (extract, update,
+compile) and shipped with the package.
 
 Rendering never touches a global: each page's context carries its own ``translations`` (see ``gettext`` below),
 so two requests in two languages can render at the same time.

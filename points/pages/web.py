@@ -183,6 +183,12 @@ def _client(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
+def _lang_cookie(locale: str) -> Cookie:
+    return Cookie(
+        key=LANG_COOKIE, value=locale, max_age=LANG_COOKIE_DAYS * 86400, samesite="lax", httponly=True, path="/"
+    )
+
+
 def _landing(person: identity.Person, wanted: str) -> str:
     """After signing in: where the person was going, else their one community (its member register for an admin,
     我的积分 for everyone else), else the home page."""
@@ -260,7 +266,9 @@ class PageController(Controller):
             session = {"person_id": principal.person_id, "started_at": int(time.time())}
             await start_session(request, conn, session, max_age_s=SESSION_IDLE_S)
             person = await identity.person(conn, principal)
-        return Redirect(_landing(person, data.next), status_code=303)
+        # The language the person chose before, on whatever phone or computer, comes back with the sign-in.
+        cookies = [] if person.locale is None else [_lang_cookie(choose_locale(person.locale))]
+        return Redirect(_landing(person, data.next), status_code=303, cookies=cookies)
 
     @post("/logout", operation_id="pageLogout")
     async def logout(self, request: Request[Any, Any, Any], conn: Conn) -> Response[Any]:
@@ -272,17 +280,16 @@ class PageController(Controller):
         return Redirect("/", status_code=303)
 
     @post("/lang", operation_id="pageLanguage")
-    async def language(self, data: Annotated[LanguageForm, Form]) -> Response[Any]:
-        """Switch the pages' language (a cookie; remembering it per person is a later step)."""
-        cookie = Cookie(
-            key=LANG_COOKIE,
-            value=choose_locale(data.lang),
-            max_age=LANG_COOKIE_DAYS * 86400,
-            samesite="lax",
-            httponly=True,
-            path="/",
-        )
-        return Redirect(_local(data.next) or "/", status_code=303, cookies=[cookie])
+    async def language(
+        self, request: Request[Any, Any, Any], conn: Conn, data: Annotated[LanguageForm, Form]
+    ) -> Response[Any]:
+        """Switch the pages' language: this browser keeps it in a cookie, and a signed-in person keeps it too, so
+        that it comes back at their next sign-in elsewhere."""
+        locale = choose_locale(data.lang)
+        principal: Principal | None = request.scope.get("user")
+        if principal is not None:
+            await identity.remember_locale(conn, principal.person_id, locale)
+        return Redirect(_local(data.next) or "/", status_code=303, cookies=[_lang_cookie(locale)])
 
     @get("/c/{slug:str}/me", operation_id="pageMyPoints")
     async def my_points(
