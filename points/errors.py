@@ -19,6 +19,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from ledger import errors as le
 from ledger.model import NO_NUL
 from points.auth import errors as ae
+from points.field_problems import FIELD_CODES, english, field_problem
 from points.fields import NO_NUL_PATTERN
 from points.settings import SettingsError
 
@@ -101,67 +102,117 @@ def _access_problem(exc: ae.AccessError) -> ProblemDetailsException:
     )
 
 
-# msgspec's and Litestar's validation messages, in words a person reads after the field's name.
-_KINDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "str": "text",
-    "bool": "true or false",
-    "null": "null",
-    "object": "an object",
-    "array": "a list",
-    "datetime": "a date and time with its time zone",
-}
-_COMPARED = {"<=": "at most", ">=": "at least", "<": "below", ">": "above"}
+# msgspec's and Litestar's validation messages, as a field problem's code and parameters (points/field_problems.py).
+# The English words of the code follow the field's name in ``detail``.
+_COMPARED = {"<=": ("too_large", "max", 0), ">=": ("too_small", "min", 0), "<": ("too_large", "max", -1),
+             ">": ("too_small", "min", 1)}  # fmt: skip
 _LENGTH_OF = {"str": "characters", "array": "items", "object": "entries"}
-_WORDINGS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (
-        re.compile(r"Expected `(\w+)`, got `(\w+)`"),
-        lambda m: f"must be {_KINDS.get(m[1], m[1])}, not {_KINDS.get(m[2], m[2])}",
-    ),
-    (re.compile(r"Expected `\w+` (<=|>=|<|>) (-?[0-9.]+)"), lambda m: f"must be {_COMPARED[m[1]]} {m[2]}"),
-    (
-        re.compile(r"Expected `(\w+)` of length (<=|>=) ([0-9]+)"),
-        lambda m: f"must have {_COMPARED[m[2]]} {m[3]} {_LENGTH_OF.get(m[1], 'items')}",
-    ),
+Coded = tuple[str, dict[str, Any]]
+
+
+def _number(text: str) -> int | float:
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else float(text)
+
+
+def _compared(m: re.Match[str]) -> Coded:
+    code, param, shift = _COMPARED[m[1]]
+    bound = _number(m[2])  # "< 10" is "at most 9" for the integers the service reads
+    return code, {param: bound + shift if isinstance(bound, int) else bound}
+
+
+def _length(m: re.Match[str]) -> Coded:
+    code, param, _ = _COMPARED[m[2]]
+    return ("too_long" if code == "too_large" else "too_short"), {
+        param: int(m[3]),
+        "unit": _LENGTH_OF.get(m[1], "items"),
+    }
+
+
+_WORDINGS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Coded]], ...] = (
+    (re.compile(r"Expected `(\w+)`, got `(\w+)`"), lambda m: ("wrong_type", {"expected": m[1], "got": m[2]})),
+    (re.compile(r"Expected `\w+` (<=|>=|<|>) (-?[0-9.]+)"), _compared),
+    (re.compile(r"Expected `(\w+)` of length (<=|>=) ([0-9]+)"), _length),
     (
         re.compile(r"Expected `str` matching regex '(.*)'"),
-        lambda m: NO_NUL if m[1] == repr(NO_NUL_PATTERN)[1:-1] else "is not in the expected form",
+        lambda m: ("contains_nul", {}) if m[1] == repr(NO_NUL_PATTERN)[1:-1] else ("malformed", {"pattern": m[1]}),
     ),
+    (re.compile(r"Expected `datetime` with a timezone component"), lambda m: ("needs_time_zone", {})),
+    (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: ("not_a_time", {})),
+    (re.compile(r"Object contains unknown field `(.*)`"), lambda m: ("unknown_field", {"field": m[1]})),
+    (re.compile(r"Object missing required field `(.*)`"), lambda m: ("missing_field", {"field": m[1]})),
+    (re.compile(r"Integer value out of range"), lambda m: ("number_too_large", {})),
+)
+# Our own checks' sentences (ledger.model's, a Struct's __post_init__), which name the field themselves: a code for
+# them, and ``detail`` keeps the sentence as it is.
+_OWN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Coded]], ...] = (
+    (re.compile(r".* must carry a time zone"), lambda m: ("needs_time_zone", {})),
     (
-        re.compile(r"Expected `datetime` with a timezone component"),
-        lambda m: "must carry a time zone, e.g. 2026-11-01T09:00:00+08:00",
+        re.compile(r".* must be from ([0-9-]+) up to ([0-9-]+)"),
+        lambda m: ("out_of_window", {"earliest": m[1], "latest": m[2]}),
     ),
-    (
-        re.compile(r"Invalid RFC3339 encoded datetime"),
-        lambda m: "must be a date and time like 2026-11-01T09:00:00+08:00",
-    ),
-    (
-        re.compile(r"Object contains unknown field `(.*)`"),
-        lambda m: f"has a field this operation does not know: {m[1]}",
-    ),
-    (re.compile(r"Object missing required field `(.*)`"), lambda m: f"needs the field {m[1]}"),
-    (re.compile(r"Integer value out of range"), lambda m: "is a number too large to read"),
+    (re.compile(r".* may nest at most ([0-9]+) levels deep"), lambda m: ("too_deep", {"max": int(m[1])})),
+    (re.compile(r".* " + re.escape(NO_NUL)), lambda m: ("contains_nul", {})),
+    (re.compile(r".* must be finite"), lambda m: ("not_finite", {})),
 )
 _WHERE = {"query": "query parameter {}", "path": "{} in the path", "header": "header {}", "cookie": "cookie {}"}
+
+
+def _key_and_source(problem: dict[str, Any]) -> tuple[str, str]:
+    key, source = str(problem.get("key") or ""), problem.get("source")
+    source = getattr(source, "value", source)  # Litestar's ParamType is an enum of the same words
+    if str(source) == "header" and "_" in key:  # a header parameter reports its Python name: x_on_behalf_of
+        key = "-".join(part.capitalize() for part in key.split("_"))
+    return key, str(source or "body")
+
+
+def _code_of(message: str) -> tuple[Coded, bool]:
+    """The code and parameters of a message, and whether the message was msgspec's (worded anew in ``detail``)."""
+    for pattern, coded in _WORDINGS:
+        found = pattern.match(message)
+        if found:
+            return coded(found), True
+    for pattern, coded in _OWN:
+        found = pattern.match(message)
+        if found:
+            return coded(found), False
+    return ("invalid", {}), False
+
+
+def coded_problem(problem: Any) -> dict[str, Any]:
+    """One validation error as an ``errors`` item: its key, source and message as they were, with the field
+    problem's ``code`` and parameters beside them. An item that has its code already (our own checks) stays."""
+    if not isinstance(problem, dict):
+        return field_problem("", "invalid", message=str(problem))
+    key, source = _key_and_source(problem)
+    if "code" in problem:
+        return {**problem, "key": key, "source": source}
+    (code, params), _ = _code_of(str(problem.get("message", "")))
+    return {"key": key, "source": source, "code": code, **params, "message": str(problem.get("message", ""))}
 
 
 def describe_invalid(problem: Any) -> str:
     """One validation error as a sentence that starts with the field it is about."""
     if not isinstance(problem, dict):
         return str(problem)
-    message, key, source = str(problem.get("message", "")), str(problem.get("key") or ""), problem.get("source")
-    source = getattr(source, "value", source)  # Litestar's ParamType is an enum of the same words
-    if str(source) == "header" and "_" in key:  # a header parameter reports its Python name: x_on_behalf_of
-        key = "-".join(part.capitalize() for part in key.split("_"))
-    where = _WHERE.get(str(source), "{}").format(key) if key else "the body"
-    for pattern, words in _WORDINGS:
-        found = pattern.match(message)
-        if found:
-            return f"{where} {words(found)}"
+    message = str(problem.get("message", ""))
+    key, source = _key_and_source(problem)
+    where = _WHERE.get(source, "{}").format(key) if key else "the body"
+    (code, params), reworded = _code_of(message)
+    if reworded:
+        return f"{where} {english(code, params)}"
     if not key or message.startswith(key):
         return message  # our own checks (a Struct's __post_init__, the ledger's) already name the field
     return f"{where}: {message}"
+
+
+def field_problems_of(exc: Exception) -> list[dict[str, Any]]:
+    """The coded field problems of a refused request, as its problem+json ``errors`` holds them (none for an error
+    that is not about a field), for what shows errors another way (the pages)."""
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        return [coded_problem(p) for p in exc.extra]
+    if isinstance(exc, ae.AccessError) and isinstance(exc.data.get("errors"), list):
+        return [coded_problem(p) for p in exc.data["errors"]]
+    return []
 
 
 def _http_problem(exc: HTTPException) -> ProblemDetailsException:
@@ -174,6 +225,7 @@ def _http_problem(exc: HTTPException) -> ProblemDetailsException:
         if isinstance(exc.extra, list):
             title = "The request is not valid"
             detail = "; ".join(describe_invalid(p) for p in exc.extra)
+            extra["errors"] = [coded_problem(p) for p in exc.extra]
     elif isinstance(exc.extra, dict):
         extra.update(exc.extra)
     return ProblemDetailsException(
@@ -262,5 +314,17 @@ def problem_catalog() -> dict[str, dict[str, Any]]:
     for status, code in HTTP_CODES.items():
         catalog.setdefault(
             code, {"code": code, "status": status, "title": code.replace("_", " "), "description": f"HTTP {status}"}
+        )
+    for fcode, field in FIELD_CODES.items():  # the codes of a refused request's errors items, one per field
+        catalog.setdefault(
+            fcode,
+            {
+                "code": fcode,
+                "status": 400,
+                "title": field.title,
+                "description": f"A field problem, in an item of errors: the field {field.english}.",
+                "field_problem": True,
+                "params": list(field.params),
+            },
         )
     return catalog

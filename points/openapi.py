@@ -39,10 +39,24 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 CSV_MEDIA_TYPE = "text/csv"
 
 
+FieldCode = Annotated[
+    str,
+    msgspec.Meta(
+        description="What is wrong with the field, a stable code: GET /problems/{code} says what it means and which "
+        "members (its parameters, e.g. max and unit of too_long) come with it. Match on it and word it yourself; "
+        "message is English.",
+        examples=["too_long"],
+    ),
+]
+
+
 class FieldError(msgspec.Struct):
-    """One field the request decoder refused (Litestar's validation errors, under ``errors``)."""
+    """One field the service refused, under ``errors``: where it is, a field problem ``code`` with its parameters
+    beside it (``"code": "too_long", "max": 100, "unit": "characters"``; points/field_problems.py), and the English
+    ``message``."""
 
     message: str
+    code: FieldCode
     key: str | None = None
     source: str | None = None
 
@@ -57,7 +71,7 @@ class Problem(msgspec.Struct):
     detail: str
     code: str
     instance: str | None = None
-    errors: list[FieldError] | None = None  # only when the request could not be decoded
+    errors: list[FieldError] | None = None  # when a field was refused: one item per field
 
 
 # Why each status is answered; the same words for every operation, so that a client learns them once.

@@ -18,7 +18,7 @@ async def create_region(
 ) -> int:
     if level not in REGION_LEVELS:
         raise InvalidRequest("a region is a city or a street")
-    check_name(name, "a region name")
+    check_name(name, "a region name", "name")
     if level == "city" and parent_id is not None:
         raise InvalidRequest("a city is at the top of the tree")
     async with ledger.transaction(conn):

@@ -12,7 +12,8 @@ the guards and before Litestar reads the request, and refuses all of that:
 - an integer query parameter is digits only, and a time in a query carries its time zone and lies in the
   ledger's window (``ledger.model.EARLIEST_TIME`` .. ``LATEST_TIME``).
 
-Errors are Litestar ValidationExceptions with one entry per field; points/errors.py words them.
+Errors are Litestar ValidationExceptions with one entry per field; points/errors.py gives each its field problem
+code (points/field_problems.py) and words them.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _plan(handler: Any) -> _Plan:
     return plan
 
 
-def _invalid(request: Request[Any, Any, Any], problems: list[dict[str, str]]) -> ValidationException:
+def _invalid(request: Request[Any, Any, Any], problems: list[dict[str, Any]]) -> ValidationException:
     return ValidationException(detail=f"Validation failed for {request.method} {request.url.path}", extra=problems)
 
 
@@ -118,14 +119,16 @@ async def _check_body(request: Request[Any, Any, Any], decoder: msgspec.json.Dec
         raise _invalid(request, [msgspec_problem(exc)]) from None
     except msgspec.DecodeError as exc:
         raise _invalid(
-            request, [{"message": f"the body is not valid JSON ({exc})", "key": "", "source": "body"}]
+            request,
+            [{"message": f"the body is not valid JSON ({exc})", "key": "", "source": "body", "code": "not_json"}],
         ) from None
     except RecursionError:  # msgspec gives up at Python's recursion limit; nothing this deep is a request of ours
-        raise _invalid(request, [{"message": "the body nests too deeply", "key": "", "source": "body"}]) from None
+        problem = {"message": "the body nests too deeply", "key": "", "source": "body", "code": "too_deep"}
+        raise _invalid(request, [problem]) from None
 
 
 def _check_query(request: Request[Any, Any, Any], plan: _Plan) -> None:
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     query = request.query_params
     for name in plan.int_params:
         if name in request.path_params:
@@ -133,7 +136,12 @@ def _check_query(request: Request[Any, Any, Any], plan: _Plan) -> None:
         for raw in query.getall(name, []):
             if not INTEGER.fullmatch(raw):
                 problems.append(
-                    {"message": "must be a whole number, written in digits", "key": name, "source": "query"}
+                    {
+                        "message": "must be a whole number, written in digits",
+                        "key": name,
+                        "source": "query",
+                        "code": "not_digits",
+                    }
                 )
     for name in plan.time_params:
         for raw in query.getall(name, []):

@@ -246,7 +246,7 @@ async def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_and_imports(
     await expect(report).to_contain_text("有误的行：1。一行也没有导入。")
     await expect(report.locator(".bad-line")).to_have_count(1)
     await expect(report.locator(".bad-line")).to_contain_text("第 3 行")
-    await expect(report.locator(".bad-line")).to_contain_text("phone must be 6 to 20 digits")
+    await expect(report.locator(".bad-line")).to_contain_text("手机号（phone 列）：应为 6 到 20 位数字")
     await shoot(page, "members-import-report")
     assert await admin.member_names(slug) == before  # nothing imported
 

@@ -373,6 +373,32 @@ async def test_a_taken_phone_is_said_in_words_and_the_form_keeps_what_was_typed(
     assert not [m for m in await members_of(client, slug) if m["display_name"] == "重复的人"]
 
 
+async def test_a_too_long_name_and_a_malformed_phone_are_said_in_chinese_by_their_fields(
+    client: Client, browser: Client
+) -> None:
+    slug, _ = await admin_signed_in(client, browser)
+    page = f"/c/{slug}/members"
+    long_name = "长" * 101
+    r = await post_form(browser, page, page, {"display_name": long_name, "phone": "", "roles": ["volunteer"]})
+    assert r.status_code == 400
+    seen = text_of(r.text)
+    assert "姓名：最多 100 个字符" in seen, seen
+    assert "must" not in seen and "display_name" not in seen
+    assert re.search(r'id="display_name"[^>]*aria-invalid="true"', r.text)
+    assert f'value="{long_name}"' in r.text  # what was typed stays
+    r = await post_form(browser, page, page, {"display_name": "林淑芬", "phone": "1370000abcd", "roles": ["clerk"]})
+    assert r.status_code == 400
+    seen = text_of(r.text)
+    assert "手机号：应为 6 到 20 位数字" in seen, seen
+    assert "phone number is" not in seen
+    assert re.search(r'id="phone"[^>]*aria-invalid="true"', r.text)
+    assert not [m for m in await members_of(client, slug) if m["display_name"] in ("林淑芬", long_name)]
+    # the same problem in English on an English page
+    await post_form(browser, page, "/lang", {"lang": "en", "next": page})
+    r = await post_form(browser, page, page, {"display_name": "林淑芬", "phone": "12ab", "roles": ["clerk"]})
+    assert "Phone number: must be 6 to 20 digits" in text_of(r.text)
+
+
 async def test_status_and_roles_change_through_the_page_as_the_api_shows(client: Client, browser: Client) -> None:
     slug, _ = await admin_signed_in(client, browser)
     member = await add_member(client, slug)
@@ -394,7 +420,7 @@ async def test_status_and_roles_change_through_the_page_as_the_api_shows(client:
     assert "找不到" in text_of(r.text)
     bad = await post_form(browser, page, f"{page}/{mid}/status", {"status": "gone"})
     assert bad.status_code == 400
-    assert "a status is one of active, suspended, left" in bad.text
+    assert "状态：只能是以下之一：在册、已暂停、已迁出" in text_of(bad.text)
 
 
 async def test_the_member_pages_refuse_a_non_admin(client: Client, browser: Client) -> None:
@@ -420,7 +446,8 @@ async def test_the_import_dry_run_lists_the_bad_line_and_imports_nothing(client:
         assert r.status_code == 200, r.text
         seen = text_of(r.text)
         assert "有误的行：1。一行也没有导入" in seen, seen
-        assert "第 3 行 : phone must be 6 to 20 digits" in seen
+        assert re.search(r"第 3 行\s*：\s*手机号（phone 列）：应为 6 到 20 位数字", seen), seen
+        assert "must be" not in seen  # no English sentence on a Chinese page
         assert "赵一" in r.text  # the textarea keeps the CSV to fix
     assert len(await members_of(client, slug)) == before
 

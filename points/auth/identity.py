@@ -17,10 +17,12 @@ import ledger
 from points.audit import audit
 from points.auth import passwords, recent, session_store, tokens
 from points.auth.errors import AccountLocked, Conflict, DeviceTokenNotAllowed, InvalidRequest, LoginFailed, NotFound
+from points.field_problems import field_problem
 
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
-PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 6, 20
+PHONE = re.compile(rf"^\+?[0-9]{{{MIN_PHONE_DIGITS},{MAX_PHONE_DIGITS}}}$")
 TOKEN_KINDS = ("personal", "device")
 MAX_TOKEN_DAYS = tokens.MAX_LIFETIME_DAYS
 
@@ -41,11 +43,23 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
-def normalise_phone(phone: str) -> str:
+def normalise_phone(phone: str, key: str = "phone") -> str:
     cleaned = re.sub(r"[\s-]", "", phone)
     if not PHONE.match(cleaned):
-        raise InvalidRequest("a phone number is 6 to 20 digits, optionally starting with +")
+        problem = field_problem(key, "not_a_phone", min_digits=MIN_PHONE_DIGITS, max_digits=MAX_PHONE_DIGITS)
+        raise InvalidRequest("a phone number is 6 to 20 digits, optionally starting with +", errors=[problem])
     return cleaned
+
+
+def _password_refused(password: str, key: str) -> InvalidRequest | None:
+    problems = passwords.check_new_password(password)
+    if not problems:
+        return None
+    if len(password) < passwords.MIN_PASSWORD_CHARS:
+        problem = field_problem(key, "too_short", min=passwords.MIN_PASSWORD_CHARS, unit="characters")
+    else:
+        problem = field_problem(key, "too_long", max=passwords.MAX_PASSWORD_CHARS, unit="characters")
+    return InvalidRequest(problems[0], errors=[problem])
 
 
 async def check_login(conn: ledger.Connection, phone: str, password: str, remote_addr: str | None) -> Principal:
@@ -117,9 +131,9 @@ async def change_password(
 
     Nothing is written until the new password is known to be acceptable and the current one right. A wrong
     current password counts as a failed login (five lock the account, as at the login form)."""
-    problems = passwords.check_new_password(new_password)
-    if problems:
-        raise InvalidRequest(problems[0])
+    refused = _password_refused(new_password, "new_password")
+    if refused is not None:
+        raise refused
     old_hash = await _verify_current_password(conn, principal.person_id, current_password, remote_addr)
     new_hash = await anyio.to_thread.run_sync(passwords.hash_password, new_password)
     async with ledger.transaction(conn):
@@ -188,9 +202,9 @@ async def new_person(phone: str, password: str | None = None) -> NewPerson:
     phone = normalise_phone(phone)
     if password is None:
         return NewPerson(phone, None)
-    problems = passwords.check_new_password(password)
-    if problems:
-        raise InvalidRequest(problems[0])
+    refused = _password_refused(password, "password")
+    if refused is not None:
+        raise refused
     return NewPerson(phone, await anyio.to_thread.run_sync(passwords.hash_password, password))
 
 

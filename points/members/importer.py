@@ -24,8 +24,9 @@ import ledger
 from ledger.model import NO_NUL, NUL
 from points import csv_out
 from points.auth.errors import InvalidRequest
-from points.auth.identity import PHONE, mask_phone
+from points.auth.identity import MAX_PHONE_DIGITS, MIN_PHONE_DIGITS, PHONE, mask_phone
 from points.auth.policy import COMMUNITY_ROLES
+from points.field_problems import field_problem
 from points.members import service
 
 MAX_ROWS = 5_000
@@ -61,7 +62,19 @@ def decode(raw: bytes) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InvalidRequest("the file is neither UTF-8 nor GB18030 text")
+    raise InvalidRequest(
+        "the file is neither UTF-8 nor GB18030 text", errors=[field_problem("file", "not_text", source="csv")]
+    )
+
+
+def _csv(column: str, code: str, words: str, **params: Any) -> dict[str, Any]:
+    return field_problem(column, code, source="csv", message=words, **params)
+
+
+def _bad_line(line: int, problems: list[dict[str, Any]]) -> dict[str, object]:
+    """A bad line of the report: its problems in English (``problems``, as the API always said them) and as field
+    problems with codes (``errors``, points/field_problems.py), which the pages word in the reader's language."""
+    return {"line": line, "problems": [str(p["message"]) for p in problems], "errors": problems}
 
 
 def parse(text: str) -> tuple[list[Row], list[dict[str, object]]]:
@@ -74,36 +87,47 @@ def parse(text: str) -> tuple[list[Row], list[dict[str, object]]]:
             f"the header must name the columns {', '.join(KNOWN)} (name required)",
             missing=missing,
             unknown=unknown,
+            errors=[field_problem("header", "missing_field", source="csv", field=c) for c in missing]
+            + [field_problem("header", "unknown_field", source="csv", field=c) for c in unknown],
         )
     rows: list[Row] = []
     errors: list[dict[str, object]] = []
     seen_phones: dict[str, int] = {}
     for number, raw in enumerate(reader, start=2):
         if number - 1 > MAX_ROWS:
-            raise InvalidRequest(f"at most {MAX_ROWS} rows per import")
+            problem = field_problem("csv", "too_long", source="csv", max=MAX_ROWS, unit="items")
+            raise InvalidRequest(f"at most {MAX_ROWS} rows per import", errors=[problem])
         record = {k.strip().lower(): csv_out.unescape_cell((v or "").strip()) for k, v in raw.items() if k is not None}
         # PostgreSQL cannot store U+0000: a bad row like any other, named by its column.
-        problems: list[str] = [f"{column} {NO_NUL}" for column, value in record.items() if NUL in value]
+        problems = [
+            _csv(column, "contains_nul", f"{column} {NO_NUL}") for column, value in record.items() if NUL in value
+        ]
         name = record.get("name", "")
         if not 1 <= len(name) <= service.MAX_NAME_CHARS:
-            problems.append(f"name must be 1 to {service.MAX_NAME_CHARS} characters")
+            words = f"name must be 1 to {service.MAX_NAME_CHARS} characters"
+            limit = {"max": service.MAX_NAME_CHARS, "unit": "characters"}
+            problems.append(_csv("name", "required", words) if not name else _csv("name", "too_long", words, **limit))
         phone = record.get("phone", "").replace(" ", "").replace("-", "") or None
         if phone is not None:
             if not PHONE.match(phone):
-                problems.append("phone must be 6 to 20 digits")
+                digits = {"min_digits": MIN_PHONE_DIGITS, "max_digits": MAX_PHONE_DIGITS}
+                problems.append(_csv("phone", "not_a_phone", "phone must be 6 to 20 digits", **digits))
             elif phone in seen_phones:
-                problems.append(f"phone {mask_phone(phone)} also on line {seen_phones[phone]}")
+                words = f"phone {mask_phone(phone)} also on line {seen_phones[phone]}"
+                problems.append(_csv("phone", "repeated", words, line=seen_phones[phone]))
             else:
                 seen_phones[phone] = number
         roles = tuple(r.strip() for r in record.get("roles", "").split(";") if r.strip()) or ("volunteer",)
         bad_roles = [r for r in roles if r not in COMMUNITY_ROLES]
         if bad_roles:
-            problems.append(f"unknown role(s) {', '.join(bad_roles)}; roles are {', '.join(COMMUNITY_ROLES)}")
+            words = f"unknown role(s) {', '.join(bad_roles)}; roles are {', '.join(COMMUNITY_ROLES)}"
+            problems.append(_csv("roles", "not_one_of", words, allowed=list(COMMUNITY_ROLES), value=bad_roles))
         household = record.get("household") or None
         if household is not None and len(household) > service.MAX_NAME_CHARS:
-            problems.append("household label is at most 100 characters")
+            words = "household label is at most 100 characters"
+            problems.append(_csv("household", "too_long", words, max=service.MAX_NAME_CHARS, unit="characters"))
         if problems:
-            errors.append({"line": number, "problems": problems})
+            errors.append(_bad_line(number, problems))
         else:
             rows.append(Row(number, name, phone, household, roles))
     return rows, errors
@@ -128,7 +152,8 @@ async def import_members(conn: Any, community_id: int, text: str, *, dry_run: bo
         }
         for r in rows:
             if r.phone is not None and r.phone in taken:
-                report.errors.append({"line": r.line, "problems": [f"phone {mask_phone(r.phone)} is already a member"]})
+                words = f"phone {mask_phone(r.phone)} is already a member"
+                report.errors.append(_bad_line(r.line, [_csv("phone", "taken", words)]))
     report.errors.sort(key=lambda e: int(str(e["line"])))
     if dry_run or report.errors:
         return report

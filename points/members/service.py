@@ -18,6 +18,7 @@ from points.audit import audit
 from points.auth import identity, recent
 from points.auth.errors import Conflict, ConflictOfInterest, InvalidRequest, NotFound
 from points.auth.policy import COMMUNITY_ROLES, ORGANIZER
+from points.field_problems import field_problem
 
 MEMBER_STATUSES = ("active", "suspended", "left")
 WALLET_PREFIX = "volunteer:"  # members' wallets are volunteer:<member id>, opened by joining
@@ -70,11 +71,23 @@ def _member(row: Any) -> Member:
     )
 
 
-def check_name(name: str, what: str = "a display name") -> None:
-    if not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
-        raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters")
+def check_name(name: str, what: str = "a display name", key: str = "display_name") -> None:
+    """A name or label: 1 to MAX_NAME_CHARS characters once trimmed, no U+0000. ``key`` is the field it came in."""
+    if not name.strip():
+        raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters", errors=[field_problem(key, "required")])
+    if len(name.strip()) > MAX_NAME_CHARS:
+        problem = field_problem(key, "too_long", max=MAX_NAME_CHARS, unit="characters")
+        raise InvalidRequest(f"{what} is 1 to {MAX_NAME_CHARS} characters", errors=[problem])
     if NUL in name:  # PostgreSQL cannot store it; the edge refuses it too (points/fields.py)
-        raise InvalidRequest(f"{what} {NO_NUL}")
+        raise InvalidRequest(f"{what} {NO_NUL}", errors=[field_problem(key, "contains_nul")])
+
+
+def not_one_of(key: str, value: str, allowed: tuple[str, ...], what: str) -> InvalidRequest:
+    """A choice outside its list (a role, a status, a level), as the service refuses it."""
+    return InvalidRequest(
+        f"{what} is one of {', '.join(allowed)}",
+        errors=[field_problem(key, "not_one_of", allowed=list(allowed), value=value)],
+    )
 
 
 async def get_member(conn: ledger.Connection, community_id: int, member_id: int) -> Member:
@@ -142,7 +155,7 @@ async def household_id_for(conn: ledger.Connection, community_id: int, label: st
     """The household with this label, created on first mention (the way a register is typed in)."""
     if label is None or not label.strip():
         return None
-    check_name(label, "a household label")
+    check_name(label, "a household label", "household")
     await ledger.enter(conn, community_id)
     found: int | None = await conn.fetchval(
         "INSERT INTO points.households (community_id, label) VALUES ($1, $2) "
@@ -191,9 +204,9 @@ async def create_member(
     check_name(display_name)
     for role in roles:
         if role not in COMMUNITY_ROLES:
-            raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
+            raise not_one_of("roles", role, COMMUNITY_ROLES, "a role")
     if household is not None and household.strip():
-        check_name(household, "a household label")
+        check_name(household, "a household label", "household")
     # Checked and hashed before the transaction opens: hashing takes tens of milliseconds.
     new_person = await identity.new_person(phone, password) if phone else None
     async with ledger.transaction(conn):
@@ -254,7 +267,7 @@ async def grant_role(
     actor_person_id: int,
 ) -> Member:
     if role not in COMMUNITY_ROLES:
-        raise InvalidRequest(f"a role is one of {', '.join(COMMUNITY_ROLES)}")
+        raise not_one_of("role", role, COMMUNITY_ROLES, "a role")
     if place_id is not None and role != ORGANIZER:
         raise InvalidRequest("only the organizer role is scoped to a compound or grid")
     async with ledger.transaction(conn):
@@ -303,7 +316,7 @@ async def set_status(
     conn: ledger.Connection, community_id: int, member_id: int, status: str, *, actor_person_id: int
 ) -> Member:
     if status not in MEMBER_STATUSES:
-        raise InvalidRequest(f"a status is one of {', '.join(MEMBER_STATUSES)}")
+        raise not_one_of("status", status, MEMBER_STATUSES, "a status")
     async with ledger.transaction(conn):
         await get_member(conn, community_id, member_id)
         await conn.execute(
@@ -325,8 +338,8 @@ async def create_place(
     conn: ledger.Connection, community_id: int, *, level: str, name: str, parent_id: int | None, actor_person_id: int
 ) -> int:
     if level not in PLACE_LEVELS:
-        raise InvalidRequest(f"a level is one of {', '.join(PLACE_LEVELS)}")
-    check_name(name, "a place name")
+        raise not_one_of("level", level, PLACE_LEVELS, "a level")
+    check_name(name, "a place name", "name")
     async with ledger.transaction(conn):
         await place_id_for(conn, community_id, parent_id)
         try:

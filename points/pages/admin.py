@@ -10,19 +10,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from points.auth import identity
+from points.auth.errors import InvalidRequest
 from points.auth.identity import Principal
 from points.auth.policy import COMMUNITY_ROLES
 from points.auth.sessions import SESSION_COOKIE
+from points.errors import coded_problem, field_problems_of
 from points.fields import PathId
 from points.members import importer, service
-from points.members.web import _out
+from points.members.web import MemberIn, _out
 from points.pages.web import PAGE_EXCEPTION_HANDLERS, _, describe, render
+from points.strict_input import msgspec_problem
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
 MEMBERS_PAGE = 50
@@ -62,12 +66,20 @@ def _members_url(slug: str, q: str = "", anchor: str = "") -> str:
 
 def _error(exc: Exception, field_words: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """The words of a failed write: the API's title (translated on the page), the field it names and, for a
-    request the service found invalid, the service's own sentence naming the field (in English, as the API
-    says it)."""
+    request the service found invalid, its field problems as the API codes them (worded on the page in the
+    reader's language by points/pages/field_words.py; the service's English sentence only when it has none)."""
+    if isinstance(exc, msgspec.ValidationError):  # the form, decoded by the API's own Struct
+        fields = [coded_problem(msgspec_problem(exc))]
+        return {"status": 400, "error": describe(InvalidRequest(""))[2], "code": "invalid_request", "fields": fields,
+                "field": fields[0]["key"], "words": None, "detail": None}  # fmt: skip
     status, code, title = describe(exc)
     field, words = (field_words or {}).get(code, (None, None))
-    detail = str(exc) if code == "invalid_request" else None
-    return {"status": status, "error": title, "code": code, "field": field, "words": words, "detail": detail}
+    fields = field_problems_of(exc)
+    if fields and field is None:
+        field = fields[0]["key"]
+    detail = str(exc) if code == "invalid_request" and not fields else None
+    return {"status": status, "error": title, "code": code, "field": field, "words": words, "detail": detail,
+            "fields": fields}  # fmt: skip
 
 
 class AdminPages(Controller):
@@ -138,6 +150,13 @@ class AdminPages(Controller):
         roles = [r for r in form["_roles"] if isinstance(r, str)]
         typed = {"display_name": name, "phone": phone, "household": household, "roles": roles}
         try:
+            # The API's own Struct reads the form first: the same limits, refused with the same field problems.
+            msgspec.convert(
+                {"display_name": name, "phone": phone.strip() or None, "household": household.strip() or None,
+                 "password": _text(form, "password") or None, "roles": roles or ["volunteer"]},
+                MemberIn,
+                strict=True,
+            )  # fmt: skip
             member = await service.create_member(
                 conn,
                 community.id,

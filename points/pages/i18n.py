@@ -99,4 +99,6 @@ def extract_problem_titles(
     from points.errors import problem_catalog
 
     for code, problem in sorted(problem_catalog().items()):
+        if problem.get("field_problem"):  # pages word these themselves (points/pages/field_words.py)
+            continue
         yield 0, "gettext", str(problem["title"]), [f"problem {code}"]

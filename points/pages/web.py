@@ -42,6 +42,7 @@ from points.auth.policy import ADMIN
 from points.auth.sessions import end_session, start_session
 from points.auth.web import LOGIN_LIMIT
 from points.errors import PROBLEMS, problem_catalog, problem_for
+from points.pages.field_words import field_words
 from points.pages.i18n import HTML_LANG, LANG_COOKIE, LOCALES, Formats, choose_locale, gettext, ngettext, translations
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
@@ -82,6 +83,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["field_words"] = field_words
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
