@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -240,4 +241,245 @@ audit_log = Table(
     Column("remote_addr", Text),
     Column("at", TS, nullable=False, server_default=text("now()")),
     Index("audit_log_by_community", "community_id", "id"),
+)
+
+
+# --- earning points (migration 0008) ---------------------------------------------------------------------------
+
+
+def _community(table: str) -> Column[int]:
+    return Column(
+        "community_id",
+        BigInteger,
+        ForeignKey("ledger.communities.id", name=f"{table}_community_id_fkey"),
+        nullable=False,
+    )
+
+
+def _pair(column: str, target: str, name: str) -> ForeignKeyConstraint:
+    """A reference that stays inside the community: (column, community_id) -> target (id, community_id)."""
+    return ForeignKeyConstraint([column, "community_id"], [f"{target}.id", f"{target}.community_id"], name=name)
+
+
+_MEMBERS = "points.members"
+
+earning_settings = Table(
+    "earning_settings",
+    metadata,
+    Column(
+        "community_id",
+        BigInteger,
+        ForeignKey("ledger.communities.id", name="earning_settings_community_id_fkey"),
+        primary_key=True,
+    ),
+    Column("approval_threshold", Integer),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+)
+
+activity_types = Table(
+    "activity_types",
+    metadata,
+    _id(),
+    _community("activity_types"),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("default_points", Integer, nullable=False),
+    Column("points_per_hour", Integer),
+    Column("cap_per_day", Integer),
+    Column("cap_per_month", Integer),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    UniqueConstraint("id", "community_id", name="activity_types_id_community_key"),
+    UniqueConstraint("community_id", "code", name="activity_types_code_key"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    _id(),
+    _community("budgets"),
+    Column("period", Text, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="budgets_id_community_key"),
+    UniqueConstraint("community_id", "period", name="budgets_period_key"),
+    UniqueConstraint("account_id", name="budgets_account_key"),
+    _pair("account_id", "ledger.accounts", "budgets_account_fkey"),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    _id(),
+    _community("activities"),
+    Column("type_id", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''::text")),
+    Column("place_id", BigInteger),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("capacity", Integer),
+    Column("reward_points", Integer, nullable=False),
+    Column("per_hour", Boolean, nullable=False, server_default=text("false")),
+    Column("organizer_member_id", BigInteger, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'draft'::text")),
+    Column("checkin_secret", LargeBinary, nullable=False),
+    Column("attendance_confirmed_at", TS),
+    Column("confirmed_by_member_id", BigInteger),
+    Column("cancel_reason", Text),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="activities_id_community_key"),
+    _pair("type_id", "points.activity_types", "activities_type_fkey"),
+    _pair("place_id", "points.places", "activities_place_fkey"),
+    _pair("organizer_member_id", _MEMBERS, "activities_organizer_fkey"),
+    Index("activities_by_start", "community_id", "starts_at"),
+)
+
+signups = Table(
+    "signups",
+    metadata,
+    Column("community_id", BigInteger, nullable=False),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("signed_up_at", TS, nullable=False, server_default=text("now()")),
+    Column("cancelled_at", TS),
+    PrimaryKeyConstraint("activity_id", "member_id", name="signups_pkey"),
+    _pair("activity_id", "points.activities", "signups_activity_fkey"),
+    _pair("member_id", _MEMBERS, "signups_member_fkey"),
+)
+
+attendance = Table(
+    "attendance",
+    metadata,
+    Column("community_id", BigInteger, nullable=False),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("checked_in_at", TS, nullable=False),
+    Column("checked_out_at", TS),
+    Column("method", Text, nullable=False),
+    Column("recorded_by_member_id", BigInteger, nullable=False),
+    Column("note", Text, nullable=False, server_default=text("''::text")),
+    Column("confirmed", Boolean, nullable=False, server_default=text("false")),
+    Column("minutes", Integer),
+    Column("checkout_missing", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("activity_id", "member_id", name="attendance_pkey"),
+    _pair("activity_id", "points.activities", "attendance_activity_fkey"),
+    _pair("member_id", _MEMBERS, "attendance_member_fkey"),
+    _pair("recorded_by_member_id", _MEMBERS, "attendance_recorder_fkey"),
+)
+
+photos = Table(
+    "photos",
+    metadata,
+    _id(),
+    _community("photos"),
+    Column("uploaded_by_member_id", BigInteger, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="photos_id_community_key"),
+    _pair("uploaded_by_member_id", _MEMBERS, "photos_uploader_fkey"),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    _id(),
+    _community("reports"),
+    Column("reporter_member_id", BigInteger, nullable=False),
+    Column("type_id", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("place_id", BigInteger),
+    Column("photo_id", BigInteger),
+    Column("state", Text, nullable=False, server_default=text("'submitted'::text")),
+    Column("decided_by_member_id", BigInteger),
+    Column("decided_at", TS),
+    Column("decision_reason", Text),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="reports_id_community_key"),
+    _pair("reporter_member_id", _MEMBERS, "reports_reporter_fkey"),
+    _pair("type_id", "points.activity_types", "reports_type_fkey"),
+    _pair("place_id", "points.places", "reports_place_fkey"),
+    _pair("photo_id", "points.photos", "reports_photo_fkey"),
+    Index("reports_by_state", "community_id", "state", "id"),
+)
+
+awards = Table(
+    "awards",
+    metadata,
+    _id(),
+    _community("awards"),
+    Column("kind", Text, nullable=False),
+    Column("activity_id", BigInteger),
+    Column("report_id", BigInteger),
+    Column("type_id", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=text("''::text")),
+    Column("award_on", Date, nullable=False),
+    Column("budget_id", BigInteger, nullable=False),
+    Column("made_by_member_id", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("approved_by_member_id", BigInteger),
+    Column("decided_at", TS),
+    Column("decision_reason", Text),
+    Column("entry_id", BigInteger),
+    Column("total_points", Integer, nullable=False),
+    Column("total_minutes", Integer, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="awards_id_community_key"),
+    UniqueConstraint("community_id", "idempotency_key", name="awards_idempotency_key"),
+    _pair("activity_id", "points.activities", "awards_activity_fkey"),
+    _pair("report_id", "points.reports", "awards_report_fkey"),
+    _pair("type_id", "points.activity_types", "awards_type_fkey"),
+    _pair("budget_id", "points.budgets", "awards_budget_fkey"),
+    _pair("made_by_member_id", _MEMBERS, "awards_maker_fkey"),
+    _pair("approved_by_member_id", _MEMBERS, "awards_approver_fkey"),
+    _pair("entry_id", "ledger.entries", "awards_entry_fkey"),
+    Index("awards_one_per_activity", "activity_id", unique=True, postgresql_where=text("state <> 'rejected'::text")),
+    Index("awards_one_per_report", "report_id", unique=True, postgresql_where=text("state <> 'rejected'::text")),
+    Index("awards_by_state", "community_id", "state", "id"),
+)
+
+award_lines = Table(
+    "award_lines",
+    metadata,
+    Column("community_id", BigInteger, nullable=False),
+    Column("award_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("requested_points", Integer, nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
+    PrimaryKeyConstraint("award_id", "member_id", name="award_lines_pkey"),
+    _pair("award_id", "points.awards", "award_lines_award_fkey"),
+    _pair("member_id", _MEMBERS, "award_lines_member_fkey"),
+    Index("award_lines_by_member", "member_id"),
+)
+
+award_corrections = Table(
+    "award_corrections",
+    metadata,
+    Column("award_id", BigInteger, primary_key=True),
+    Column("community_id", BigInteger, nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("corrected_by_member_id", BigInteger, nullable=False),
+    Column("corrected_at", TS, nullable=False, server_default=text("now()")),
+    _pair("entry_id", "ledger.entries", "award_corrections_entry_fkey"),
+    _pair("award_id", "points.awards", "award_corrections_award_fkey"),
+    _pair("corrected_by_member_id", _MEMBERS, "award_corrections_by_fkey"),
+)
+
+cap_usage = Table(
+    "cap_usage",
+    metadata,
+    Column("community_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("type_id", BigInteger, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("points", Integer, nullable=False),
+    PrimaryKeyConstraint("member_id", "type_id", "period", name="cap_usage_pkey"),
 )

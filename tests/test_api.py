@@ -114,7 +114,11 @@ async def test_community_and_accounts_round_trip(client: Client) -> None:
     # the admin who runs the community is a member too, with a wallet of their own (volunteer:<member id>)
     admin_wallets = {code for code in listed if code.startswith("volunteer:")}
     assert len(admin_wallets) == 1
-    assert set(listed) - admin_wallets == {"issuance", "wallet:1"}
+    # ... and an hours account beside it, filled from the community's hours:served (service hours, in minutes)
+    hours = {code for code in listed if code.startswith("hours:")}
+    assert hours == {"hours:served", f"hours:{sorted(admin_wallets)[0].split(':')[1]}"}
+    assert all(listed[code]["unit"] == "minutes" for code in hours)
+    assert set(listed) - admin_wallets - hours == {"issuance", "wallet:1"}
     assert listed["wallet:1"]["balance"] == 30
     assert listed["wallet:1"]["available"] == 30
     assert listed["wallet:1"]["name"] == "王秀英"
@@ -126,7 +130,7 @@ async def test_community_and_accounts_round_trip(client: Client) -> None:
         assert len(page) == 1
         pages.append(page[0]["code"])
         after = page[0]["id"]
-    assert pages == [*sorted(admin_wallets), "issuance", "wallet:1"]
+    assert [code for code in pages if not code.startswith("hours:")] == [*sorted(admin_wallets), "issuance", "wallet:1"]
 
 
 async def test_duplicate_slug_and_account_code_are_conflicts(client: Client) -> None:
@@ -135,7 +139,8 @@ async def test_duplicate_slug_and_account_code_are_conflicts(client: Client) -> 
     await assert_problem(client, r, 409, "duplicate_code")
     r = await client.post(f"{API}/{slug}/accounts", json={"code": "wallet:1"})
     await assert_problem(client, r, 409, "duplicate_code")
-    assert len(await balances(client, slug)) == 3  # issuance, wallet:1 and the admin's own wallet
+    # issuance, wallet:1, the admin's own wallet and hours account, and hours:served
+    assert len(await balances(client, slug)) == 5
 
 
 async def test_unknown_community_is_404(client: Client) -> None:
@@ -531,12 +536,12 @@ async def test_balance_as_of(client: Client) -> None:
 
 async def test_trial_balance(client: Client) -> None:
     slug, issuance, _ = await setup(client, wallet_funds=70)
-    r = await client.post(f"{API}/{slug}/units", json={"code": "minutes", "name": "分钟"})
+    r = await client.post(f"{API}/{slug}/units", json={"code": "tokens", "name": "代币"})
     assert r.status_code == 201, r.text
-    bank = await open_account(client, slug, "timebank", unit="minutes", normal_side="debit", lower_bound=None)
-    helper = await open_account(client, slug, "helper:1", unit="minutes")
+    bank = await open_account(client, slug, "timebank", unit="tokens", normal_side="debit", lower_bound=None)
+    helper = await open_account(client, slug, "helper:1", unit="tokens")
     assert (await post_entry(client, slug, [(bank["id"], -90), (helper["id"], 90)])).status_code == 201
-    # points and minutes never mix
+    # points and tokens never mix
     r = await post_entry(client, slug, [(issuance["id"], -5), (helper["id"], 5)])
     await assert_problem(client, r, 422, "unbalanced_entry")
 
@@ -545,9 +550,9 @@ async def test_trial_balance(client: Client) -> None:
     tb = r.json()
     assert tb["balanced"] is True
     units = {u["unit"]: u for u in tb["units"]}
-    assert set(units) == {"points", "minutes"}
+    assert set(units) == {"points", "tokens", "minutes"}  # minutes: the service hours every community keeps
     assert (units["points"]["debits"], units["points"]["credits"], units["points"]["total"]) == (70, 70, 0)
-    assert (units["minutes"]["debits"], units["minutes"]["credits"], units["minutes"]["total"]) == (90, 90, 0)
+    assert (units["tokens"]["debits"], units["tokens"]["credits"], units["tokens"]["total"]) == (90, 90, 0)
     assert units["points"]["accounts"] == 3  # two opened here, and the admin's own wallet
 
 

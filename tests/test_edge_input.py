@@ -402,8 +402,8 @@ async def test_a_taken_code_is_said_in_words(client: Client, owner_conn: Any) ->
 
 async def test_an_unknown_unit_is_unit_not_found(client: Client, owner_conn: Any) -> None:
     slug = await create_community(client)
-    send = post_json(client, f"{API}/{slug}/accounts", {"code": "bank:1", "unit": "minutes"})
-    problem = await refused(client, owner_conn, send, 404, "unit_not_found", "unit 'minutes'")
+    send = post_json(client, f"{API}/{slug}/accounts", {"code": "bank:1", "unit": "tokens"})
+    problem = await refused(client, owner_conn, send, 404, "unit_not_found", "unit 'tokens'")
     assert problem["field"] == "unit"
 
 

@@ -1,0 +1,99 @@
+"""Exceptions of the earning domain, and the database's own refusals (SQLSTATE class LP, migration 0008)
+translated to them. points/errors.py maps each to its HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import asyncpg
+
+from points.auth.errors import ConflictOfInterest
+
+
+class EarningError(Exception):
+    code: ClassVar[str] = "earning_error"
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class CapReached(EarningError):
+    """An award would take a member above the cap of its activity type for the day or the month."""
+
+    code = "cap_reached"
+
+
+class NoBudget(EarningError):
+    """No budget covers the award's day: the admin allots one for the period first."""
+
+    code = "no_budget"
+
+
+class BudgetExhausted(EarningError):
+    """The period's budget has fewer points left than the award needs; ``left`` says how many."""
+
+    code = "budget_exhausted"
+
+
+class WrongState(EarningError):
+    """The activity, award or report is not in a state that allows this (``state`` says which it is in)."""
+
+    code = "wrong_state"
+
+
+class NotNow(EarningError):
+    """Outside the time this is allowed: sign-ups before the start, check-ins during the activity's window."""
+
+    code = "not_now"
+
+
+class CheckinCodeRefused(EarningError):
+    """The check-in code is wrong, expired, or another activity's (``reason`` says which)."""
+
+    code = "checkin_code_refused"
+
+
+class AlreadyCheckedIn(EarningError):
+    """The member is already checked in to this activity."""
+
+    code = "already_checked_in"
+
+
+class AttendanceConfirmed(EarningError):
+    """The organizer has confirmed the attendance list; it no longer changes."""
+
+    code = "attendance_confirmed"
+
+
+class BudgetOverlap(EarningError):
+    """Another budget already covers part of this period."""
+
+    code = "budget_overlap"
+
+
+_BY_SQLSTATE: dict[str, type[Exception]] = {
+    "LP001": CapReached,
+    "LP002": ConflictOfInterest,
+    "LP003": BudgetOverlap,
+    "LP004": WrongState,
+    "LP005": WrongState,  # full: the service puts the member on the waiting list before it gets here
+    "LP006": NotNow,
+    "LP007": AttendanceConfirmed,
+}
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """The database's LP refusals (a race the service's own check could not see) as the domain's errors."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        cls = _BY_SQLSTATE.get(getattr(exc, "sqlstate", "") or "")
+        if cls is None:
+            raise
+        message = getattr(exc, "message", None) or str(exc)
+        raise cls(message) from exc
