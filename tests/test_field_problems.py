@@ -54,7 +54,8 @@ async def test_a_malformed_phone_is_not_a_phone_with_the_digits_it_needs(client:
 async def test_a_wrong_type_an_unknown_field_and_a_naive_time(client: Client) -> None:
     slug = await create_community(client)
     wrong = only_error(await client.post(f"{API}/{slug}/members", json={"display_name": 7}))
-    assert (wrong["key"], wrong["code"], wrong["expected"], wrong["got"]) == ("display_name", "wrong_type", "str", "int")
+    assert (wrong["key"], wrong["code"]) == ("display_name", "wrong_type")
+    assert (wrong["expected"], wrong["got"]) == ("str", "int")
     unknown = only_error(await client.post(f"{API}/{slug}/members", json={"display_name": "甲", "nickname": "乙"}))
     assert (unknown["code"], unknown["field"]) == ("unknown_field", "nickname")
     account = await open_account(client, slug, "pool")
