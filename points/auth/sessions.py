@@ -75,6 +75,12 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             return
         if not scope_session and scope_session is not Empty:
             scope_session = Empty  # an emptied session: delete it and clear the cookie
+        status = message.get("status", 200)
+        if connection.scope["state"].get(_WRITTEN) and isinstance(status, int) and status >= 500:
+            # The sign-in or sign-out failed after writing the session row in its transaction, which rolled back:
+            # the cookie stays as it was. A cookie for a session that never committed would make the next
+            # sign-in fail its CSRF check (tests/test_page_rollback.py found it).
+            return
         written = _written.set(bool(connection.scope["state"].get(_WRITTEN)))
         try:
             await super().store_in_message(scope_session, message, connection)
