@@ -121,6 +121,12 @@ class Admin:
             await self.ok(await self.http.post(f"/api/v1/communities/{slug}/members", json=body))
         return slug, phones
 
+    async def set_status(self, slug: str, name: str, status: str) -> None:
+        r = await self.http.get(f"/api/v1/communities/{slug}/members", params={"q": name})
+        member = r.json()[0]
+        await self.ok(await self.http.post(f"/api/v1/communities/{slug}/members/{member['id']}/status",
+                                           json={"status": status}))  # fmt: skip
+
     async def member_names(self, slug: str) -> list[str]:
         r = await self.http.get(f"/api/v1/communities/{slug}/members", params={"limit": 200})
         assert r.status_code == 200, r.text
@@ -265,3 +271,139 @@ async def test_an_admin_imports_a_csv_with_a_bad_row_fixes_it_and_imports(
     await expect(page.locator("#members .member")).to_have_count(1)
     await expect(page.locator("#members")).to_contain_text("黄志明")
     await page.close()
+
+
+# ---- accessibility and reading without JavaScript -----------------------------------------------------------
+
+# Every visible form control's accessible name, as a screen reader would announce it: <label for>, a wrapping
+# <label>, aria-label or aria-labelledby, or a button's own text.
+UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0)
+  .filter(el => {
+    const named = (el.labels && [...el.labels].some(l => l.textContent.trim()))
+      || (el.getAttribute('aria-label') || '').trim()
+      || (el.getAttribute('aria-labelledby') || '').split(/\\s+/).some(id => id && document.getElementById(id))
+      || (el.tagName === 'BUTTON' && el.textContent.trim());
+    return !named;
+  })
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+# WCAG 2 contrast of every visible piece of text against its effective background (the first ancestor with an
+# opaque background colour; the page's white otherwise): the pieces below 4.5:1.
+LOW_CONTRAST_JS = """() => {
+  const rgb = s => { const m = s.match(/[\\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+                                if (c.a > 0.5) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.getClientRects().length === 0) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || parseFloat(style.opacity) === 0) continue;
+    const rect = el.getBoundingClientRect();
+    if (rect.right < 0 || rect.bottom < 0) continue;  // the skip link waits off screen until focused
+    const fg = lum(rgb(style.color)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) low.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ${el.textContent.trim().slice(0, 40)}`);
+  }
+  return low;
+}"""
+
+FOCUS_JS = """() => { const el = document.activeElement; const s = getComputedStyle(el);
+  return {id: el.id, tag: el.tagName, outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""
+
+
+async def check_accessible(page: Page, where: str) -> None:
+    """Every control labelled and every text at least 4.5:1, on the page as it stands."""
+    assert await page.evaluate(UNLABELLED_JS) == [], f"unlabelled controls on {where}"
+    assert await page.evaluate(LOW_CONTRAST_JS) == [], f"text below 4.5:1 on {where}"
+
+
+async def test_every_page_is_labelled_and_readable_in_contrast(browser: Browser, server: str, admin: Admin) -> None:
+    slug, phones = await admin.community_with_roles("明德社区")
+    page = await browser.new_page(viewport={"width": 412, "height": 915})
+    for url in ("/", "/login"):
+        await page.goto(f"{server}{url}")
+        await check_accessible(page, url)
+    await sign_in(page, server, "13000000000", "wrong-password")  # an error box has its own colours
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await check_accessible(page, "/login with an error")
+    await sign_in(page, server, phones["admin"])
+    await expect(page).to_have_url(f"{server}/c/{slug}/members")
+    await admin.set_status(slug, "孙丽", "suspended")  # a suspended member's status pill has its own colours
+    for url in (f"/c/{slug}/members", f"/c/{slug}/members/import", f"/c/{slug}/me", "/password", "/"):
+        await page.goto(f"{server}{url}")
+        await check_accessible(page, url)
+    await page.goto(f"{server}/c/{slug}/members")
+    await page.get_by_label("姓名", exact=True).fill("林淑芬")
+    await page.get_by_label("手机号（可选：没有手机号的成员不能登录）").fill("12ab")
+    await page.get_by_role("button", name="添加", exact=True).click()
+    await expect(page.locator("#add-error")).to_contain_text("手机号：应为 6 到 20 位数字")
+    await check_accessible(page, "the member register with a refused form")
+    # the checks themselves notice a pale text and a control without a label
+    await page.evaluate(
+        """() => document.querySelector('main').insertAdjacentHTML('beforeend',
+             '<p style="color:#999">浅灰色的字</p><input type="text" name="nameless">')"""
+    )
+    assert [low.split(" ", 1)[1] for low in await page.evaluate(LOW_CONTRAST_JS)] == ["P.: 浅灰色的字"]
+    assert await page.evaluate(UNLABELLED_JS) == ['<input type="text" name="nameless">']
+    await page.close()
+
+
+async def test_sign_in_by_keyboard_alone_with_the_focus_always_outlined(
+    browser: Browser, server: str, admin: Admin
+) -> None:
+    slug, phone, _, _ = await admin.community_with_volunteer("博爱社区")
+    page = await browser.new_page(viewport={"width": 412, "height": 915})
+    await page.goto(f"{server}/login")
+    seen: list[str] = []
+    for _step in range(12):  # the skip link, the brand, the language switch, the sign-in link, then the form
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUS_JS)
+        assert focused["outline"], f"the focus on {focused} is not outlined"
+        seen.append(focused["id"] or focused["tag"])
+        if focused["id"] == "phone":
+            break
+    assert seen[0] == "A" and seen[-1] == "phone", seen
+    await page.keyboard.type(phone)
+    await page.keyboard.press("Tab")
+    assert (await page.evaluate(FOCUS_JS))["id"] == "password"
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{server}/c/{slug}/me")
+    # on the reading page too, every stop of the keyboard is outlined, up to the last one
+    stops = 0
+    for _step in range(30):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUS_JS)
+        if focused["tag"] == "BODY":  # past the last stop, the focus leaves the page
+            break
+        assert focused["outline"], f"the focus on {focused} is not outlined"
+        stops += 1
+    assert stops >= 4, "the skip link, the brand, the language switch and the account links at least"
+    await page.close()
+
+
+async def test_the_reading_pages_work_without_javascript(browser: Browser, server: str, admin: Admin) -> None:
+    slug, phones = await admin.community_with_roles("和睦社区")
+    context = await browser.new_context(java_script_enabled=False, viewport={"width": 412, "height": 915})
+    page = await context.new_page()
+    await page.goto(f"{server}/")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("邻里积分")
+    await page.get_by_role("link", name="登录").first.click()
+    await sign_in(page, server, phones["volunteer"])
+    await expect(page).to_have_url(f"{server}/c/{slug}/me")
+    await expect(page.locator("#balance")).to_have_text("0")
+    await page.get_by_role("button", name="English").click()  # a form post, no script needed
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("My points")
+    await page.get_by_role("button", name="中文").click()
+    await page.get_by_role("button", name="退出").click()
+    await sign_in(page, server, phones["admin"])
+    await expect(page).to_have_url(f"{server}/c/{slug}/members")
+    await page.get_by_label("按姓名或手机号搜索").fill("孙丽")
+    await page.get_by_role("button", name="搜索").click()
+    await expect(page.locator("#members .member")).to_have_count(1)
+    assert not await page.evaluate("typeof window.htmx !== 'undefined'")  # htmx really did not run
+    await context.close()
