@@ -291,7 +291,8 @@ UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea,
 # WCAG 2 contrast of every visible piece of text against its effective background (the first ancestor with an
 # opaque background colour; the page's white otherwise): the pieces below 4.5:1.
 LOW_CONTRAST_JS = """() => {
-  const rgb = s => { const m = s.match(/[\\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const rgb = s => { const m = s.match(/[\\d.]+/g).map(Number);
+                     return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
   const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
                      return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
   const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
@@ -306,7 +307,8 @@ LOW_CONTRAST_JS = """() => {
     if (rect.right < 0 || rect.bottom < 0) continue;  // the skip link waits off screen until focused
     const fg = lum(rgb(style.color)), bg = lum(background(el));
     const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    if (ratio < 4.5) low.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ${el.textContent.trim().slice(0, 40)}`);
+    const text = el.textContent.trim().slice(0, 40);
+    if (ratio < 4.5) low.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ${text}`);
   }
   return low;
 }"""
@@ -366,7 +368,8 @@ async def test_sign_in_by_keyboard_alone_with_the_focus_always_outlined(
         seen.append(focused["id"] or focused["tag"])
         if focused["id"] == "phone":
             break
-    assert seen[0] == "A" and seen[-1] == "phone", seen
+    assert seen[0] == "A", seen  # the skip link first
+    assert seen[-1] == "phone", seen
     await page.keyboard.type(phone)
     await page.keyboard.press("Tab")
     assert (await page.evaluate(FOCUS_JS))["id"] == "password"
@@ -407,3 +410,31 @@ async def test_the_reading_pages_work_without_javascript(browser: Browser, serve
     await expect(page.locator("#members .member")).to_have_count(1)
     assert not await page.evaluate("typeof window.htmx !== 'undefined'")  # htmx really did not run
     await context.close()
+
+
+async def test_screenshots_of_every_page(browser: Browser, server: str, admin: Admin) -> None:
+    """Every page at both sizes, in Chinese, and the admin's pages in English too (docs/screenshots/)."""
+    slug, phones = await admin.community_with_roles("朝阳社区")
+    page = await browser.new_page(viewport={"width": 412, "height": 915})
+    await page.goto(f"{server}/")
+    await shoot(page, "home")
+    await sign_in(page, server, phones["admin"])
+    await expect(page).to_have_url(f"{server}/c/{slug}/members")
+    for name, url in (
+        ("home-signed-in", "/"),
+        ("password", "/password"),
+        ("my-points-admin", f"/c/{slug}/me"),
+        ("members-zh", f"/c/{slug}/members"),
+        ("members-import", f"/c/{slug}/members/import"),
+    ):
+        await page.goto(f"{server}{url}")
+        await expect(page.get_by_role("heading", level=1)).to_be_visible()
+        await shoot(page, name)
+    await page.get_by_role("button", name="English").click()
+    for name, url in (("members-en", f"/c/{slug}/members"), ("members-import-en", f"/c/{slug}/members/import")):
+        await page.goto(f"{server}{url}")
+        await expect(page.get_by_role("heading", level=1)).to_contain_text(
+            "Members" if "import" not in url else "Import"
+        )
+        await shoot(page, name)
+    await page.close()
