@@ -19,6 +19,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from ledger import errors as le
 from ledger.model import NO_NUL
 from points.auth import errors as ae
+from points.earning import errors as ee
 from points.field_problems import FIELD_CODES, english, field_problem
 from points.fields import NO_NUL_PATTERN
 from points.settings import SettingsError
@@ -56,6 +57,20 @@ ACCESS_STATUS: dict[type[ae.AccessError], tuple[int, str]] = {
     ae.InvalidRequest: (400, "The request is not valid"),
     ae.NotFound: (404, "Not found"),
     ae.Conflict: (409, "Already taken"),
+}
+
+EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
+    ee.CapReached: (422, "Above the cap of the activity type"),
+    ee.NoBudget: (422, "No budget covers that day"),
+    ee.BudgetExhausted: (422, "The budget has not enough points left"),
+    ee.CheckinCodeRefused: (422, "The check-in code is not taken"),
+    ee.WrongState: (409, "Not in a state that allows this"),
+    ee.NotNow: (409, "Not at this time"),
+    ee.AlreadyCheckedIn: (409, "Checked in already"),
+    ee.AlreadyCheckedOut: (409, "Checked out already"),
+    ee.ActivityFull: (409, "The activity is full"),
+    ee.AttendanceConfirmed: (409, "The attendance list is confirmed"),
+    ee.BudgetOverlap: (409, "Another budget covers part of that period"),
 }
 
 HTTP_CODES: dict[int, str] = {
@@ -96,6 +111,14 @@ def _ledger_problem(exc: le.LedgerError) -> ProblemDetailsException:
 
 def _access_problem(exc: ae.AccessError) -> ProblemDetailsException:
     status, title = ACCESS_STATUS.get(type(exc), (400, "The request is not valid"))
+    extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k not in _PROBLEM_MEMBERS}}
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
+    )
+
+
+def _earning_problem(exc: ee.EarningError) -> ProblemDetailsException:
+    status, title = EARNING_STATUS.get(type(exc), (409, "Not in a state that allows this"))
     extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k not in _PROBLEM_MEMBERS}}
     return ProblemDetailsException(
         status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
@@ -277,6 +300,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     le.LedgerError: _ledger_problem,
     ae.AccessError: _access_problem,
+    ee.EarningError: _earning_problem,
     HTTPException: _http_problem,
     asyncpg.exceptions.DataError: _data_problem,
     SettingsError: _settings_problem,
@@ -310,6 +334,11 @@ def problem_catalog() -> dict[str, dict[str, Any]]:
         catalog.setdefault(
             acls.code,
             {"code": acls.code, "status": status, "title": title, "description": (acls.__doc__ or "").strip()},
+        )
+    for ecls, (status, title) in EARNING_STATUS.items():
+        catalog.setdefault(
+            ecls.code,
+            {"code": ecls.code, "status": status, "title": title, "description": (ecls.__doc__ or "").strip()},
         )
     for status, code in HTTP_CODES.items():
         catalog.setdefault(

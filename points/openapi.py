@@ -82,11 +82,11 @@ WHEN: dict[int, str] = {
     "or an award to oneself (conflict_of_interest).",
     404: "No such community (or the caller is not a member of it), or no such id in it.",
     409: "Taken already: an idempotency key reused with another body, a duplicate code or phone, "
-    "or a hold or entry no longer in a state that allows this.",
+    "or a hold, entry or activity no longer in a state that allows this (or not at this time: not_now).",
     413: "The body is larger than the service accepts (2 MiB).",
     415: "The body is not of the media type this operation reads.",
     422: "A ledger rule refuses it: not enough points, an upper bound, postings that do not sum to zero, "
-    "accounts in different units.",
+    "accounts in different units; or an earning rule: a cap, a budget, a check-in code not taken.",
     423: "The account is locked for a while after repeated wrong passwords.",
     429: "Too many sign-in attempts from this address; retry after the time in Retry-After.",
 }

@@ -63,6 +63,18 @@ class AlreadyCheckedIn(EarningError):
     code = "already_checked_in"
 
 
+class AlreadyCheckedOut(EarningError):
+    """The member has checked out of this activity already (the organizer corrects a time by hand)."""
+
+    code = "already_checked_out"
+
+
+class ActivityFull(EarningError):
+    """Every place of the activity is taken: by those registered and those who came without a place."""
+
+    code = "activity_full"
+
+
 class AttendanceConfirmed(EarningError):
     """The organizer has confirmed the attendance list; it no longer changes."""
 
