@@ -1,5 +1,5 @@
-"""Communities: opening one (the tenant, its points unit and usually its first admin, all or nothing), and which
-communities a person sees."""
+"""Communities: opening one (the tenant, its points unit, the default activity types and usually its first admin,
+all or nothing), and which communities a person sees."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import ledger
 from points.audit import audit
 from points.auth.identity import person_is_operator
+from points.earning.types import seed_default_types
 from points.members.service import create_member
 
 
@@ -28,6 +29,7 @@ async def open_community(
         await audit(
             conn, "community.created", community_id=community.id, actor_person_id=operator_person_id, subject=slug
         )
+        await seed_default_types(conn, community.id)  # the seed programmes' activity types, for the admin to edit
         if admin is not None:
             await create_member(
                 conn,

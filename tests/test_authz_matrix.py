@@ -319,6 +319,10 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "token_id": c.spare_token_id if c.spare_token_id is not None else w.admin_a.spare_token_id,
         "code": "forbidden",
         "region_id": w.street,
+        # earning: ids that exist nowhere; a caller the policy admits gets 404 (or 400 for its missing body)
+        "type_id": 999_999_999,
+        "activity_id": 999_999_999,
+        "award_id": 999_999_999,
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)

@@ -74,7 +74,8 @@ async def seed_default_types(conn: ledger.Connection, community_id: int) -> None
     await ledger.enter(conn, community_id)
     await conn.execute(
         "INSERT INTO points.activity_types (community_id, code, name, default_points, points_per_hour, cap_per_day,"
-        " cap_per_month) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[], $7::int[])"
+        " cap_per_month) SELECT $1::bigint, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[],"
+        " $7::int[])"
         " ON CONFLICT (community_id, code) DO NOTHING",
         community_id,
         *[list(column) for column in zip(*DEFAULT_TYPES, strict=True)],
