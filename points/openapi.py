@@ -131,6 +131,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         if config is not None and config.forbid_unknown_fields:
             schema.additional_properties = False
         _document_key_rules(field_definition.type_, schema)
+        _document_item_rules(field_definition.type_, schema)
         return schema
 
 
@@ -151,6 +152,26 @@ def _document_key_rules(struct: type[Any], schema: Schema) -> None:
                 max_length=next((m.max_length for m in metas if m.max_length is not None), None),
                 pattern=next((m.pattern for m in metas if m.pattern is not None), None),
             )
+
+
+def _document_item_rules(struct: type[Any], schema: Schema) -> None:
+    """Litestar documents a ``list[Id]`` field's items as any integer, dropping the bounds of ``Id``; the decoder
+    refuses 0 all the same. The items' ``minimum`` and ``maximum`` say it (lists of constrained integers only)."""
+    hints = get_type_hints(struct, include_extras=True)
+    for field in msgspec.structs.fields(struct):
+        prop = (schema.properties or {}).get(field.encode_name)
+        hint = hints[field.name]
+        if get_origin(hint) is Annotated:
+            hint = get_args(hint)[0]
+        if not isinstance(prop, Schema) or get_origin(hint) is not list or not isinstance(prop.items, Schema):
+            continue
+        item = get_args(hint)[0]
+        metas = [m for m in get_args(item)[1:] if isinstance(m, msgspec.Meta)] if get_origin(item) is Annotated else []
+        for meta in metas:
+            if get_args(item)[0] is int and meta.ge is not None:
+                prop.items.minimum = meta.ge
+            if get_args(item)[0] is int and meta.le is not None:
+                prop.items.maximum = meta.le
 
 
 @dataclass
