@@ -5,7 +5,9 @@ Litestar converts request data leniently (``msgspec.convert(strict=False)``): a 
 JSON anyway, and a body nested 10,000 deep raised RecursionError (a 500) inside msgspec. This hook runs after
 the guards and before Litestar reads the request, and refuses all of that:
 
-- a JSON operation's body must say ``Content-Type: application/json`` (else 415);
+- a JSON operation's body must say ``Content-Type: application/json`` (else 415); an operation that reads a
+  raw body itself names the media types it takes in ``opt={"body_media_types": (...)}`` (a photo upload), and
+  any other is refused (415);
 - the body is decoded strictly against the handler's own Struct, so the types, limits and ``__post_init__``
   checks of points/fields.py apply with no coercion; it is only read, so Litestar's own decoding of the same
   bytes afterwards can only agree;
@@ -158,6 +160,14 @@ def _check_query(request: Request[Any, Any, Any], plan: _Plan) -> None:
 async def strict_input(request: Request[Any, Any, Any]) -> None:
     """The before_request hook: refuse what lenient decoding would let through. Returns None: the handler runs."""
     plan = _plan(request.route_handler)
+    allowed = request.route_handler.opt.get("body_media_types")
+    if allowed:
+        media_type, _ = request.content_type
+        if media_type.lower() not in allowed:
+            raise HTTPException(
+                status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                detail=f"the body must be one of {', '.join(allowed)} (this one was {media_type or 'unnamed'})",
+            )
     if plan.int_params or plan.time_params:
         _check_query(request, plan)
     if plan.body is not None:

@@ -3,10 +3,12 @@ before it collects its parametrized test, so these register in its RECIPES like 
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from PIL import Image
 
 from points.earning.periods import community_day
 from tests.conftest import bearer_token
@@ -165,3 +167,45 @@ async def _correct(w: World, c: Client, o: asyncpg.Connection) -> Call:
     await _threshold(w, c, None)
     award = await _award(w, c)
     return Call("post", f"{_base(w)}/awards/{award['id']}/correct", w.admin, json={"reason": "记错了人"})
+
+
+# ---- reports (随手拍) and photos (points/earning/reports.py) ---------------------------------------------------
+
+
+async def _a_report(w: World, c: Client, o: asyncpg.Connection) -> int:
+    """A submitted report by the world's member (who has no sign-in), written as the owner."""
+    report_id: int = await o.fetchval(
+        "INSERT INTO points.reports (community_id, reporter_member_id, type_id, text)"
+        " SELECT c.id, $2, t.id, '消防通道被堵' FROM ledger.communities c"
+        " JOIN points.activity_types t ON t.community_id = c.id AND t.code = 'report' WHERE c.slug = $1 RETURNING id",
+        w.slug,
+        w.member,
+    )
+    return report_id
+
+
+@recipe("uploadPhoto")
+async def _upload_photo(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 20, 20)).save(out, "JPEG")
+    return Call("post", f"{_base(w)}/photos", {**w.admin, "Content-Type": "image/jpeg"}, content=out.getvalue())
+
+
+@recipe("submitReport")
+async def _submit_report(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    body = {"type_id": await _type_id(w, c, "report"), "text": "3栋消防通道被电动车堵住"}
+    return Call("post", f"{_base(w)}/reports", w.admin, json=body)
+
+
+@recipe("verifyReport")
+async def _verify_report(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    await _threshold(w, c, None)
+    await _budget(w, c)
+    report_id = await _a_report(w, c, o)
+    return Call("post", f"{_base(w)}/reports/{report_id}/verify", _idem(w.admin), json={"points": 2})
+
+
+@recipe("rejectReport")
+async def _reject_report(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    report_id = await _a_report(w, c, o)
+    return Call("post", f"{_base(w)}/reports/{report_id}/reject", w.admin, json={"reason": "已处理"})

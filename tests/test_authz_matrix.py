@@ -323,6 +323,8 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "type_id": 999_999_999,
         "activity_id": 999_999_999,
         "award_id": 999_999_999,
+        "report_id": 999_999_999,
+        "photo_id": 999_999_999,
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)
