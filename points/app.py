@@ -31,6 +31,9 @@ from points.auth.session_store import PostgresSessionStore
 from points.auth.sessions import SESSION_COOKIE, SessionConfig
 from points.auth.web import SESSION_STORE, AuthController
 from points.community_cache import CommunityCache
+from points.earning.web import ActivitiesController, AwardsController, EarningSetupController
+from points.earning.web_attendance import AttendanceController
+from points.earning.web_reports import ReportsController
 from points.errors import internal_error_handler, problem_catalog, problem_details_plugin
 from points.jobs.worker import Worker
 from points.ledger_web import (
@@ -195,6 +198,11 @@ def create_app(
             LedgerController,
             *MEMBER_CONTROLLERS,
             WalletController,
+            EarningSetupController,
+            ActivitiesController,
+            AwardsController,
+            AttendanceController,
+            ReportsController,
             *PAGE_HANDLERS,  # the pages (points/pages/), left out of the OpenAPI document
             static_router(),
         ],

@@ -22,6 +22,7 @@ from ledger import Connection, find_account, get_community
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
 from points import db
+from points.earning.demo import load_earning
 from points.members import service
 
 SLUG = "yangguang"
@@ -114,6 +115,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
                     memo="积分超市兑换 · 食用油一瓶",
                 ),
             )
+            await load_earning(conn, cid, members)
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()

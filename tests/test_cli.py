@@ -111,7 +111,7 @@ async def test_demo_twice_is_idempotent(conn: Any, database_url: str) -> None:
 
     first = await run_points_async("demo", env=env)
     assert first.returncode == 0, first.stderr
-    assert "王秀英 has 5 points" in first.stdout
+    assert "王秀英 has 16 points" in first.stdout
     after_first = await state()
     second = await run_points_async("demo", env=env)
     assert second.returncode == 0, second.stderr
@@ -119,9 +119,11 @@ async def test_demo_twice_is_idempotent(conn: Any, database_url: str) -> None:
     assert second.stdout == first.stdout
 
     accounts, entries = after_first
-    assert entries == 6
+    # the opening budget, four early awards and a redemption; this month's budget and three awarded activities
+    assert entries == 10
     wallets = sorted(balance for code, balance in accounts if code.startswith("volunteer:"))
-    assert wallets == [5, 25, 25, 30, 30, 30, 40, 40]  # eight members: four awards, one redemption of 25
+    # eight members: four early awards, one redemption of 25, then a patrol (5), a cleanup (4) and a meeting (2)
+    assert wallets == [16, 30, 31, 32, 37, 41, 44, 46]
     assert sum(balance for _, balance in accounts) == 0
 
 

@@ -371,10 +371,10 @@ async def my_activities(conn: ledger.Connection, access: Access, limit: int = 50
     member_id = _member(access)
     await ledger.enter(conn, access.community_id)
     rows = await conn.fetch(
-        _SELECT + ", LATERAL (SELECT CASE WHEN EXISTS (SELECT 1 FROM points.attendance x WHERE x.activity_id = a.id"
-        " AND x.member_id = $2) THEN 'attended' ELSE (SELECT status FROM points.signups s WHERE s.activity_id = a.id"
-        " AND s.member_id = $2) END AS part) p WHERE a.community_id = $1 AND p.part IS NOT NULL"
-        " ORDER BY a.starts_at DESC, a.id DESC LIMIT $3",
+        "SELECT * FROM (SELECT q.*, CASE WHEN EXISTS (SELECT 1 FROM points.attendance x WHERE x.activity_id = q.id"
+        " AND x.member_id = $2) THEN 'attended' ELSE (SELECT status FROM points.signups s WHERE s.activity_id = q.id"
+        " AND s.member_id = $2) END AS part FROM (" + _SELECT + " WHERE a.community_id = $1) q) r"
+        " WHERE r.part IS NOT NULL ORDER BY r.starts_at DESC, r.id DESC LIMIT $3",
         access.community_id,
         member_id,
         limit,
