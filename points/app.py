@@ -24,6 +24,7 @@ from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from catalog.web import CounterController, GoodsController
 from points import db
 from points.auth.access import SESSION_IDLE_S, AuthenticationMiddleware, authorize
 from points.auth.csrf import SessionCSRFMiddleware
@@ -203,6 +204,8 @@ def create_app(
             AwardsController,
             AttendanceController,
             ReportsController,
+            GoodsController,
+            CounterController,
             *PAGE_HANDLERS,  # the pages (points/pages/), left out of the OpenAPI document
             static_router(),
         ],

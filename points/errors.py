@@ -16,6 +16,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
+from catalog import errors as ce
 from ledger import errors as le
 from ledger.model import NO_NUL
 from points.auth import errors as ae
@@ -73,6 +74,21 @@ EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
     ee.BudgetOverlap: (409, "Another budget covers part of that period"),
 }
 
+CATALOG_STATUS: dict[type[ce.CatalogError], tuple[int, str]] = {
+    ce.InsufficientStock: (422, "Not enough in stock"),
+    ce.LimitReached: (422, "Above the good's limit for the period"),
+    ce.GoodInactive: (422, "The good is not on sale"),
+    ce.StockNegative: (422, "The stock would go below zero"),
+    ce.PaymentCodeExpired: (422, "The payment code has expired"),
+    ce.PaymentCodeUsed: (422, "The payment code was used already"),
+    ce.PaymentCodeOtherCommunity: (422, "The payment code is another community's"),
+    ce.PaymentCodeUnknown: (422, "No such payment code was issued"),
+    ce.WrongPin: (422, "Wrong PIN"),
+    ce.CardLocked: (423, "The member card is locked for a while"),
+    ce.ReturnTooMuch: (422, "More than is left to return"),
+    ce.ReceiptInconsistent: (500, "The receipt does not add up"),
+}
+
 HTTP_CODES: dict[int, str] = {
     400: "invalid_request",
     401: "unauthorized",
@@ -120,6 +136,16 @@ def _access_problem(exc: ae.AccessError) -> ProblemDetailsException:
 def _earning_problem(exc: ee.EarningError) -> ProblemDetailsException:
     status, title = EARNING_STATUS.get(type(exc), (409, "Not in a state that allows this"))
     extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k not in _PROBLEM_MEMBERS}}
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
+    )
+
+
+def _catalog_problem(exc: ce.CatalogError) -> ProblemDetailsException:
+    status, title = CATALOG_STATUS.get(type(exc), (422, "The supermarket refuses this"))
+    extra: dict[str, Any] = {"code": exc.code, **{k: v for k, v in exc.data.items() if k not in _PROBLEM_MEMBERS}}
+    if status >= 500:
+        log.error("catalog_invariant_violation", code=exc.code, detail=exc.message)
     return ProblemDetailsException(
         status_code=status, title=title, detail=exc.message, type_=problem_type(exc.code), extra=extra
     )
@@ -301,6 +327,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     le.LedgerError: _ledger_problem,
     ae.AccessError: _access_problem,
     ee.EarningError: _earning_problem,
+    ce.CatalogError: _catalog_problem,
     HTTPException: _http_problem,
     asyncpg.exceptions.DataError: _data_problem,
     SettingsError: _settings_problem,
@@ -339,6 +366,11 @@ def problem_catalog() -> dict[str, dict[str, Any]]:
         catalog.setdefault(
             ecls.code,
             {"code": ecls.code, "status": status, "title": title, "description": (ecls.__doc__ or "").strip()},
+        )
+    for ccls, (status, title) in CATALOG_STATUS.items():
+        catalog.setdefault(
+            ccls.code,
+            {"code": ccls.code, "status": status, "title": title, "description": (ccls.__doc__ or "").strip()},
         )
     for status, code in HTTP_CODES.items():
         catalog.setdefault(

@@ -86,8 +86,9 @@ WHEN: dict[int, str] = {
     413: "The body is larger than the service accepts (2 MiB).",
     415: "The body is not of the media type this operation reads.",
     422: "A ledger rule refuses it: not enough points, an upper bound, postings that do not sum to zero, "
-    "accounts in different units; or an earning rule: a cap, a budget, a check-in code not taken.",
-    423: "The account is locked for a while after repeated wrong passwords.",
+    "accounts in different units; or an earning rule: a cap, a budget, a check-in code not taken; or a supermarket "
+    "rule: stock, a limit, a good off sale, a payment code refused, a wrong PIN, a return above what was bought.",
+    423: "The account (or the member card) is locked for a while after repeated wrong passwords (or PINs).",
     429: "Too many sign-in attempts from this address; retry after the time in Retry-After.",
 }
 

@@ -295,6 +295,17 @@ def _bodies(w: World, c: Caller) -> dict[str, dict[str, Any]]:
             **idem,
         },
         "postHold": {"json": {}, **idem},
+        # the supermarket: a good named by a missing id answers 404, a code nobody issued 422, to those admitted
+        "createGood": {"json": {"name": unique("肥皂"), "price": 15}},
+        "updateGood": {"json": {"name": "肥皂", "price": 15}},
+        "moveStock": {"json": {"kind": "restock", "quantity": 1, "reason": "matrix"}},
+        "previewBasket": {"json": {"payment_code": "123456789012345678", "lines": [{"good_id": MISSING_ID}]}},
+        "redeemBasket": {
+            "json": {"payment_code": "123456789012345678", "lines": [{"good_id": MISSING_ID}]},
+            **idem,
+        },
+        "returnGoods": {"json": {"reason": "matrix"}, **idem},
+        "issueMemberCard": {"json": {"pin": "1234"}},
     }
 
 
@@ -325,6 +336,8 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "award_id": 999_999_999,
         "report_id": 999_999_999,
         "photo_id": 999_999_999,
+        "good_id": 999_999_999,
+        "number": 999_999_999,
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)

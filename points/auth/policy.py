@@ -64,6 +64,8 @@ ADMINS = roles(ADMIN)
 ADMIN_READ = roles(ADMIN, STREET_ADMIN)
 ACCOUNT_READ = roles(ADMIN, STREET_ADMIN, own_account=True)
 STAFF = roles(ADMIN, ORGANIZER)
+# At the supermarket's counter (catalog/): its clerks, and admins standing in for them.
+COUNTER = roles(CLERK, ADMIN)
 # Active members, each of whom has a wallet of their own (a street admin looking in has none).
 WALLET_HOLDERS = roles(VOLUNTEER, ORGANIZER, CLERK, ADMIN)
 
@@ -159,6 +161,26 @@ POLICY: dict[str, Rule] = {
     "listMyReports": WALLET_HOLDERS,
     "verifyReport": STAFF,
     "rejectReport": STAFF,
+    # the points supermarket (catalog/web.py): admins keep the goods, clerks (and admins) work the counter and
+    # restock, members see the catalogue and pay with their own payment code
+    "listGoods": MEMBERS,
+    "getGood": MEMBERS,
+    "createGood": ADMINS,
+    "updateGood": ADMINS,
+    "moveStock": COUNTER,  # restock, write-off, correction: the counter's own chores
+    "listStockMovements": COUNTER,
+    "listLowStock": COUNTER,
+    "issuePaymentCode": WALLET_HOLDERS,  # one's own code; the service refuses a caller without a wallet
+    "previewBasket": COUNTER,
+    "redeemBasket": COUNTER,
+    "listReceipts": roles(CLERK, ADMIN, STREET_ADMIN),
+    "getReceipt": roles(CLERK, ADMIN, STREET_ADMIN),
+    "returnGoods": COUNTER,
+    "listMyReceipts": WALLET_HOLDERS,
+    "getMyReceipt": WALLET_HOLDERS,
+    "issueMemberCard": ADMINS,
+    "getDailyTotals": roles(ADMIN, STREET_ADMIN),
+    "getReconciliation": roles(CLERK, ADMIN, STREET_ADMIN),
     # pages (points/pages/web.py): left out of the OpenAPI document, held to this table by tests/test_pages.py
     "pageHome": PUBLIC,  # what this is; a signed-in person's communities
     "pageLogin": PUBLIC,
