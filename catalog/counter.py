@@ -474,7 +474,7 @@ async def _write(
         ),
     )
     async with translated():
-        # The receipt number is the community's one counter row: taken last, so it is held only to the commit.
+        # The receipt's number comes from the community's own sequence: no row every redemption waits on.
         receipt_id = await conn.fetchval(
             "INSERT INTO points.receipts (community_id, number, member_id, household_id, clerk_member_id, counter,"
             " method, payment_code_id, proxy_member_id, entry_id, total_points, idempotency_key, request_hash)"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import ledger
+from catalog.demo import load_supermarket
 from ledger import Connection, find_account, get_community
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
@@ -116,11 +117,14 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
                 ),
             )
             await load_earning(conn, cid, members)
+            await load_supermarket(conn, cid, members)
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()
     return (
         f"demo community {NAME} ({SLUG}): {len(PEOPLE)} members; {PEOPLE[0][0]} has {first.balance} points.\n"
         "  sign in (POST /api/v1/login) as admin 13800000001 / linli-demo-1, organizer 13800000002 / linli-demo-2,\n"
-        "  clerk 13800000003 / linli-demo-3, volunteer 13800000004 / linli-demo-4"
+        "  clerk 13800000003 / linli-demo-3, volunteer 13800000004 / linli-demo-4\n"
+        "  积分超市: soap 15, a cup 20, rice 44 (one per household a month), cooking oil nearly out; "
+        "赵玉梅's member card 620100000006, PIN 2580"
     )

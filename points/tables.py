@@ -543,14 +543,6 @@ member_cards = Table(
     _pair("member_id", _MEMBERS, "member_cards_member_fkey"),
 )
 
-receipt_numbers = Table(
-    "receipt_numbers",
-    metadata,
-    Column("community_id", BigInteger, ForeignKey("ledger.communities.id", name="receipt_numbers_community_id_fkey"),
-           primary_key=True),
-    Column("last_number", Integer, nullable=False),
-)  # fmt: skip
-
 receipts = Table(
     "receipts",
     metadata,

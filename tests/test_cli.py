@@ -119,11 +119,24 @@ async def test_demo_twice_is_idempotent(conn: Any, database_url: str) -> None:
     assert second.stdout == first.stdout
 
     accounts, entries = after_first
-    # the opening budget, four early awards and a redemption; this month's budget and three awarded activities
-    assert entries == 10
+    # the opening budget, four early awards and a redemption; this month's budget and three awarded activities;
+    # three receipts at the supermarket's counter
+    assert entries == 13
     wallets = sorted(balance for code, balance in accounts if code.startswith("volunteer:"))
-    # eight members: four early awards, one redemption of 25, then a patrol (5), a cleanup (4) and a meeting (2)
-    assert wallets == [16, 30, 31, 32, 37, 41, 44, 46]
+    # eight members: four early awards, one redemption of 25, then a patrol (5), a cleanup (4) and a meeting (2);
+    # at the counter 刘志强 bought soap (15), 赵玉梅 cooking oil by card (30) and 陈美华 toothpaste (12)
+    assert wallets == [14, 16, 19, 26, 30, 32, 37, 46]
+    receipts = await conn.fetchval(
+        "SELECT count(*) FROM points.receipts r JOIN ledger.communities c ON c.id = r.community_id WHERE c.slug = $1",
+        DEMO_SLUG,
+    )
+    assert receipts == 3
+    oil = await conn.fetchval(
+        "SELECT stock FROM points.goods g JOIN ledger.communities c ON c.id = g.community_id"
+        " WHERE c.slug = $1 AND g.name = '食用油 1.8L'",
+        DEMO_SLUG,
+    )
+    assert oil == 2  # nearly out: on the low-stock list
     assert sum(balance for _, balance in accounts) == 0
 
 

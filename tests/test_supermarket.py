@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import ledger
 from tests.supermarket_world import Shop, key, make_shop, person
 
 
@@ -338,3 +339,40 @@ async def test_a_price_change_leaves_receipts_as_charged(shop: Shop) -> None:
     assert again.json()["lines"][0]["unit_price"] == 20
     r = await shop.redeem(v, [("杯子", 1)])
     assert r.json()["total_points"] == 25
+
+
+async def test_another_communitys_goods_and_receipts_answer_like_missing_ones(
+    shop: Shop, client: Any, owner_conn: asyncpg.Connection, conn: Any
+) -> None:
+    await shop.redeem(shop.volunteers[0], [("肥皂", 1)])
+    other = await make_shop(client, owner_conn, conn, volunteers=1)
+    soap = shop.goods["肥皂"]["id"]
+    for method, path, body in (
+        ("GET", f"/goods/{soap}", None),
+        ("PUT", f"/goods/{soap}", {"name": "偷改", "price": 1}),
+        ("POST", f"/goods/{soap}/movements", {"kind": "write_off", "quantity": 1, "reason": "x"}),
+    ):
+        r = await other.call(None, method, path, json=body)
+        assert (r.status_code, r.json()["code"]) == (404, "not_found"), r.text
+    basket = {"payment_code": await other.code(other.volunteers[0]), "lines": [{"good_id": soap}]}
+    r = await other.call(other.clerk, "POST", "/counter/preview", json=basket)
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    # receipt 1 of the first shop is not the other's receipt 1 (it has none)
+    r = await other.call(other.clerk, "GET", "/receipts/1")
+    assert r.status_code == 404
+    assert await shop.stock("肥皂") == 49
+    # with no community entered, the application's role sees none of it (row-level security)
+    await ledger.leave(conn)
+    assert await conn.fetchval("SELECT count(*) FROM points.goods") == 0
+    assert await conn.fetchval("SELECT count(*) FROM points.receipts") == 0
+
+
+def test_every_supermarket_error_has_its_status_and_a_problem_page() -> None:
+    from catalog import errors as ce
+    from points.errors import CATALOG_STATUS, problem_catalog
+
+    domain = {cls for cls in vars(ce).values() if isinstance(cls, type) and issubclass(cls, ce.CatalogError)}
+    assert domain - {ce.CatalogError} - set(CATALOG_STATUS) == set()
+    catalog = problem_catalog()
+    assert {cls.code for cls in CATALOG_STATUS} <= set(catalog)
+    assert catalog["payment_code_other_community"]["status"] == 422

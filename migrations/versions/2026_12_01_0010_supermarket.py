@@ -100,13 +100,6 @@ CREATE TABLE points.member_cards (
     CONSTRAINT member_cards_attempts CHECK (failed_attempts BETWEEN 0 AND 5)
 );
 
--- Receipt numbers run per community: 1, 2, 3 ... (the counter row is taken at the end of a redemption only).
-CREATE TABLE points.receipt_numbers (
-    community_id bigint PRIMARY KEY REFERENCES ledger.communities (id),
-    last_number integer NOT NULL,
-    CONSTRAINT receipt_numbers_positive CHECK (last_number >= 1)
-);
-
 CREATE TABLE points.receipts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     community_id bigint NOT NULL REFERENCES ledger.communities (id),
@@ -256,7 +249,6 @@ TENANT_TABLES = (
     "points.goods",
     "points.payment_codes",
     "points.member_cards",
-    "points.receipt_numbers",
     "points.receipts",
     "points.receipt_lines",
     "points.returns",
@@ -541,25 +533,26 @@ CREATE TRIGGER return_lines_append_only BEFORE UPDATE OR DELETE ON points.return
 CREATE TRIGGER returns_append_only BEFORE UPDATE OR DELETE ON points.returns
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change();
 
--- The next receipt number of a community (the counter row's lock is held from here to the commit: the
--- redemption takes it as its last write).
+-- The next receipt number of a community: 1, 2, 3 ... from a sequence of its own (opened with its first receipt),
+-- so that redemptions never queue behind one counter row. A basket refused after it drew its number leaves a gap.
 CREATE FUNCTION points.next_receipt_number(p_community_id bigint) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_number integer;
+    v_sequence text := 'points.receipt_number_' || p_community_id;
 BEGIN
     IF p_community_id IS DISTINCT FROM ledger.current_community() THEN
         RAISE EXCEPTION 'receipts are numbered in the community the session is in' USING ERRCODE = 'LE013';
     END IF;
-    INSERT INTO points.receipt_numbers AS n (community_id, last_number) VALUES (p_community_id, 1)
-    ON CONFLICT (community_id) DO UPDATE SET last_number = n.last_number + 1
-    RETURNING last_number INTO v_number;
-    RETURN v_number;
+    IF to_regclass(v_sequence) IS NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtext('points.receipt_number'), p_community_id::integer);
+        EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS integer', v_sequence);
+    END IF;
+    RETURN nextval(v_sequence::regclass);
 END $$;
 """
 
 GRANTS = """
-GRANT SELECT ON points.goods, points.payment_codes, points.member_cards, points.receipt_numbers, points.receipts,
+GRANT SELECT ON points.goods, points.payment_codes, points.member_cards, points.receipts,
     points.receipt_lines, points.returns, points.return_lines, points.stock_movements, points.redemption_usage
     TO linli_app;
 GRANT INSERT (community_id, name, category, price, unit, barcode, photo_id, active, low_stock_at, limit_per_member,
@@ -579,9 +572,17 @@ GRANT EXECUTE ON FUNCTION points.payment_code_community(bytea), points.next_rece
 """
 
 DOWNGRADE = """
+DO $$
+DECLARE
+    v_sequence record;
+BEGIN
+    FOR v_sequence IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname = 'points' AND c.relkind = 'S' AND c.relname LIKE 'receipt\\_number\\_%' LOOP
+        EXECUTE format('DROP SEQUENCE %s', v_sequence.name);
+    END LOOP;
+END $$;
 DROP TABLE points.redemption_usage, points.stock_movements, points.return_lines, points.returns,
-    points.receipt_lines, points.receipts, points.receipt_numbers, points.member_cards, points.payment_codes,
-    points.goods;
+    points.receipt_lines, points.receipts, points.member_cards, points.payment_codes, points.goods;
 DROP FUNCTION points.next_receipt_number(bigint);
 DROP FUNCTION points.return_line_checks();
 DROP FUNCTION points.receipt_line_changes();
