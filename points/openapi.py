@@ -164,6 +164,7 @@ def _document_item_rules(struct: type[Any], schema: Schema) -> None:
         hint = hints[field.name]
         if get_origin(hint) is Annotated:
             hint = get_args(hint)[0]
+        _document_optional_zero_bound(hint, prop)
         if not isinstance(prop, Schema) or get_origin(hint) is not list or not isinstance(prop.items, Schema):
             continue
         item = get_args(hint)[0]
@@ -173,6 +174,18 @@ def _document_item_rules(struct: type[Any], schema: Schema) -> None:
                 prop.items.minimum = meta.ge
             if get_args(item)[0] is int and meta.le is not None:
                 prop.items.maximum = meta.le
+
+
+def _document_optional_zero_bound(hint: Any, prop: Any) -> None:
+    """An optional integer bounded below by 0 (``Points | None``) loses its ``minimum: 0`` in Litestar's document
+    (0 reads as no bound there), so a client trusting the document sends -13 and the decoder refuses it."""
+    if not isinstance(prop, Schema) or prop.minimum is not None or type(None) not in get_args(hint):
+        return
+    for arm in get_args(hint):
+        if get_origin(arm) is Annotated and get_args(arm)[0] is int:
+            for meta in get_args(arm)[1:]:
+                if isinstance(meta, msgspec.Meta) and meta.ge is not None:
+                    prop.minimum = meta.ge
 
 
 @dataclass
