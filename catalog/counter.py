@@ -248,6 +248,8 @@ async def _plan(
             )
         if proxy["household_id"] is None or proxy["household_id"] != member["household_id"]:
             raise Forbidden(f"{proxy['display_name']} may redeem (代办) only for a member of their own household")
+        if proxy["status"] != "active":
+            raise InvalidRequest(f"{proxy['display_name']} is {proxy['status']}: only active members act for others")
         if member["person_id"] is not None:
             raise InvalidRequest(
                 f"{member['display_name']} signs in themselves and shows their own payment code;"

@@ -269,6 +269,23 @@ async def test_a_clerk_cannot_redeem_for_their_own_household(shop: Shop, client:
     assert (r.status_code, r.json()["code"]) == (403, "conflict_of_interest")
     assert (await shop.balance(shop.clerk), await shop.balance(family)) == (50, 50)
 
+    # the admin serves the daughter; her return is then not the clerk's to take, in Python or in PostgreSQL
+    basket = {"payment_code": await shop.code(family), "lines": [{"good_id": shop.goods["肥皂"]["id"]}]}
+    r = await shop.client.post(f"{shop.url}/counter/redemptions", json=basket, headers={"Idempotency-Key": key()})
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    back = await shop.call(shop.clerk, "POST", f"/receipts/{number}/returns", json={"reason": "不要了"},
+                           headers={"Idempotency-Key": key()})  # fmt: skip
+    assert (back.status_code, back.json()["code"]) == (403, "conflict_of_interest")
+    with pytest.raises(asyncpg.PostgresError, match="cannot take a return"):
+        await shop.owner.execute(
+            "INSERT INTO points.returns (community_id, receipt_id, reason, clerk_member_id, entry_id, total_points,"
+            " idempotency_key) SELECT community_id, id, 'x', $2, entry_id, 15, 'by-hand' FROM points.receipts"
+            " WHERE community_id = $1 AND number = $3",
+            shop.community_id, shop.clerk.member_id, number,
+        )  # fmt: skip
+    assert await shop.balance(family) == 35
+
 
 async def test_daily_totals_and_the_reconciliation_agree(shop: Shop) -> None:
     v = shop.volunteers

@@ -10,7 +10,8 @@ What PostgreSQL guards here, beneath the service's own checks (SQLSTATE class LS
 - a good's limit per member and per household per period: every receipt line charges ``points.redemption_usage``
   (written only by the trigger, under the usage row's lock) and a charge above the limit fails (LS004); a return
   gives it back;
-- a clerk never redeems for themselves or their household (LS005), nor may an inactive good be sold (LS007);
+- a clerk never redeems, nor takes a return, for themselves or their household (LS005), nor may an inactive good be
+  sold (LS007);
 - a locked member card redeems nothing (LS008): five wrong PINs lock it for 15 minutes (the trigger counts);
 - a return never gives back more than was bought (LS006), line by line;
 - a receipt is whole at commit (deferred, LS009): its total is the sum of its lines, every line's quantity left the
@@ -528,6 +529,21 @@ END $$;
 
 CREATE TRIGGER return_lines_checked BEFORE INSERT ON points.return_lines
     FOR EACH ROW EXECUTE FUNCTION points.return_line_checks();
+-- A clerk takes no returns for themselves or their household (the points would go to their own wallets).
+CREATE FUNCTION points.return_checks() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM points.receipts r JOIN points.members m ON m.id = r.member_id, points.members clerk
+                WHERE r.id = NEW.receipt_id AND clerk.id = NEW.clerk_member_id
+                  AND (m.id = clerk.id OR m.household_id = clerk.household_id)) THEN
+        RAISE EXCEPTION 'clerk % cannot take a return for themselves or their household', NEW.clerk_member_id
+            USING ERRCODE = 'LS005';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER returns_checked BEFORE INSERT ON points.returns
+    FOR EACH ROW EXECUTE FUNCTION points.return_checks();
 CREATE TRIGGER return_lines_append_only BEFORE UPDATE OR DELETE ON points.return_lines
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change();
 CREATE TRIGGER returns_append_only BEFORE UPDATE OR DELETE ON points.returns
@@ -585,6 +601,7 @@ DROP TABLE points.redemption_usage, points.stock_movements, points.return_lines,
     points.receipt_lines, points.receipts, points.member_cards, points.payment_codes, points.goods;
 DROP FUNCTION points.next_receipt_number(bigint);
 DROP FUNCTION points.return_line_checks();
+DROP FUNCTION points.return_checks();
 DROP FUNCTION points.receipt_line_changes();
 DROP FUNCTION points.receipt_line_checks();
 DROP FUNCTION points.charge_redemption(bigint, bigint, bigint, bigint, timestamptz, integer);
