@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ledger.tables import Xid8
 from ledger.tables import metadata as ledger_metadata
 
 metadata = MetaData(schema="points")
@@ -562,6 +563,7 @@ receipts = Table(
     Column("idempotency_key", Text, nullable=False),
     Column("request_hash", Text, nullable=False),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("created_xid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
     UniqueConstraint("id", "community_id", name="receipts_id_community_key"),
     UniqueConstraint("community_id", "number", name="receipts_number_key"),
     UniqueConstraint("community_id", "idempotency_key", name="receipts_idempotency_key"),
@@ -607,6 +609,7 @@ returns = Table(
     Column("total_points", Integer, nullable=False),
     Column("idempotency_key", Text, nullable=False),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("created_xid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
     UniqueConstraint("id", "community_id", name="returns_id_community_key"),
     UniqueConstraint("community_id", "idempotency_key", name="returns_idempotency_key"),
     _pair("receipt_id", "points.receipts", "returns_receipt_fkey"),

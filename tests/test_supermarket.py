@@ -210,15 +210,23 @@ async def test_a_partial_return_then_the_rest_and_never_more(shop: Shop) -> None
     receipt_id = await shop.owner.fetchval(
         "SELECT id FROM points.receipts WHERE number = $1 AND community_id = $2", number, shop.community_id
     )
-    return_id = await shop.owner.fetchval("SELECT min(id) FROM points.returns WHERE receipt_id = $1", receipt_id)
+    entry_id = await shop.owner.fetchval("SELECT min(entry_id) FROM points.returns WHERE receipt_id = $1", receipt_id)
+
+    async def one_cup_more() -> None:
+        async with shop.owner.transaction():
+            return_id = await shop.owner.fetchval(
+                "INSERT INTO points.returns (community_id, receipt_id, reason, clerk_member_id, entry_id,"
+                " total_points, idempotency_key) VALUES ($1, $2, 'by hand', $3, $4, 20, 'by-hand') RETURNING id",
+                shop.community_id, receipt_id, shop.clerk.member_id, entry_id,
+            )  # fmt: skip
+            await shop.owner.execute(
+                "INSERT INTO points.return_lines (community_id, return_id, receipt_id, line_no, quantity)"
+                " VALUES ($1, $2, $3, 2, 1)",
+                shop.community_id, return_id, receipt_id,
+            )  # fmt: skip
+
     with pytest.raises(asyncpg.PostgresError, match="left to return"):
-        await shop.owner.execute(
-            "INSERT INTO points.return_lines (community_id, return_id, receipt_id, line_no, quantity)"
-            " VALUES ($1, $2, $3, 2, 1)",
-            shop.community_id,
-            return_id,
-            receipt_id,
-        )
+        await one_cup_more()
 
 
 async def test_a_card_and_pin_and_the_lockout(shop: Shop, client: Any, conn: Any) -> None:
@@ -393,3 +401,51 @@ def test_every_supermarket_error_has_its_status_and_a_problem_page() -> None:
     catalog = problem_catalog()
     assert {cls.code for cls in CATALOG_STATUS} <= set(catalog)
     assert catalog["payment_code_other_community"]["status"] == 422
+
+
+async def test_a_receipt_is_whole_and_nothing_is_added_to_it_later(shop: Shop) -> None:
+    """PostgreSQL's own checks on a receipt (migration 0010): lines and sales only in the receipt's transaction,
+    and at commit the total is the lines', every line left the stock, and the entry took the total."""
+    r = await shop.redeem(shop.volunteers[0], [("肥皂", 1)])
+    receipt_id, entry_id = await shop.owner.fetchrow(
+        "SELECT id, entry_id FROM points.receipts WHERE community_id = $1 AND number = $2",
+        shop.community_id,
+        r.json()["number"],
+    )
+    soap, cup = shop.goods["肥皂"]["id"], shop.goods["杯子"]["id"]
+    with pytest.raises(asyncpg.PostgresError, match="never added later"):
+        await shop.owner.execute(
+            "INSERT INTO points.receipt_lines (community_id, receipt_id, line_no, good_id, name, quantity,"
+            " unit_price, amount) VALUES ($1, $2, 2, $3, '杯子', 1, 20, 20)",
+            shop.community_id, receipt_id, cup,
+        )  # fmt: skip
+    with pytest.raises(asyncpg.PostgresError, match="in the transaction of its receipt"):
+        await shop.owner.execute(
+            "INSERT INTO points.stock_movements (community_id, good_id, kind, quantity, member_id, receipt_id)"
+            " VALUES ($1, $2, 'sale', -1, $3, $4)",
+            shop.community_id, soap, shop.clerk.member_id, receipt_id,
+        )  # fmt: skip
+    # a receipt whose lines do not add up to its total is refused at commit (here: a total of 99 for one soap)
+    code_id = await shop.owner.fetchval(
+        "INSERT INTO points.payment_codes (community_id, member_id, code_hash, expires_at, used_at)"
+        " VALUES ($1, $2, sha256('by-hand'::bytea), now() + interval '1 minute', now()) RETURNING id",
+        shop.community_id, shop.volunteers[1].member_id,
+    )  # fmt: skip
+
+    async def a_receipt_of_99_for_one_soap() -> None:
+        async with shop.owner.transaction():
+            new = await shop.owner.fetchval(
+                "INSERT INTO points.receipts (community_id, number, member_id, clerk_member_id, method,"
+                " payment_code_id, entry_id, total_points, idempotency_key, request_hash)"
+                " VALUES ($1, 9999, $2, $3, 'code', $4, $5, 99, 'by-hand', '') RETURNING id",
+                shop.community_id, shop.volunteers[1].member_id, shop.clerk.member_id, code_id, entry_id,
+            )  # fmt: skip
+            await shop.owner.execute(
+                "INSERT INTO points.receipt_lines (community_id, receipt_id, line_no, good_id, name, quantity,"
+                " unit_price, amount) VALUES ($1, $2, 1, $3, '肥皂', 1, 15, 15)",
+                shop.community_id, new, soap,
+            )  # fmt: skip
+
+    with pytest.raises(asyncpg.PostgresError, match="does not add up"):
+        await a_receipt_of_99_for_one_soap()
+    assert await shop.stock("肥皂") == 49

@@ -15,7 +15,8 @@ What PostgreSQL guards here, beneath the service's own checks (SQLSTATE class LS
 - a locked member card redeems nothing (LS008): five wrong PINs lock it for 15 minutes (the trigger counts);
 - a return never gives back more than was bought (LS006), line by line;
 - a receipt is whole at commit (deferred, LS009): its total is the sum of its lines, every line's quantity left the
-  stock as a sale movement, and its ledger entry moved exactly the total from the member's wallet.
+  stock as a sale movement, and its ledger entry moved exactly the total from the member's wallet; its lines and
+  sales (and a return's lines and movements) can only be written in the transaction that created it.
 
 Revision ID: 0010
 Revises: 0008
@@ -117,6 +118,7 @@ CREATE TABLE points.receipts (
     idempotency_key text NOT NULL,
     request_hash text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),  -- its lines and sales are written in this transaction
     CONSTRAINT receipts_id_community_key UNIQUE (id, community_id),
     CONSTRAINT receipts_number_key UNIQUE (community_id, number),
     CONSTRAINT receipts_idempotency_key UNIQUE (community_id, idempotency_key),
@@ -175,6 +177,7 @@ CREATE TABLE points.returns (
     total_points integer NOT NULL,
     idempotency_key text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),  -- its lines and movements are written in this one
     CONSTRAINT returns_id_community_key UNIQUE (id, community_id),
     CONSTRAINT returns_idempotency_key UNIQUE (community_id, idempotency_key),
     CONSTRAINT returns_receipt_fkey FOREIGN KEY (receipt_id, community_id) REFERENCES points.receipts (id, community_id),
@@ -290,6 +293,13 @@ DECLARE
     v_stock integer;
     v_name text;
 BEGIN
+    IF (NEW.receipt_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM points.receipts WHERE id = NEW.receipt_id
+                                                     AND created_xid = pg_current_xact_id()))
+       OR (NEW.return_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM points.returns WHERE id = NEW.return_id
+                                                       AND created_xid = pg_current_xact_id())) THEN
+        RAISE EXCEPTION 'a sale or return moves stock in the transaction of its receipt or return'
+            USING ERRCODE = 'LS009';
+    END IF;
     UPDATE points.goods SET stock = stock + NEW.quantity
      WHERE id = NEW.good_id AND community_id = NEW.community_id AND stock + NEW.quantity >= 0
     RETURNING stock INTO v_stock;
@@ -369,6 +379,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_code points.payment_codes;
 BEGIN
+    NEW.created_xid := pg_current_xact_id();
     IF EXISTS (SELECT 1 FROM points.members m, points.members clerk
                 WHERE m.id IN (NEW.member_id, NEW.proxy_member_id) AND clerk.id = NEW.clerk_member_id
                   AND (m.id = clerk.id OR m.household_id = clerk.household_id)) THEN
@@ -476,6 +487,9 @@ BEGIN
         RAISE EXCEPTION 'good % is not on sale', NEW.good_id USING ERRCODE = 'LS007';
     END IF;
     SELECT * INTO v_receipt FROM points.receipts WHERE id = NEW.receipt_id;
+    IF v_receipt.created_xid <> pg_current_xact_id() THEN
+        RAISE EXCEPTION 'a receipt''s lines are written with the receipt, never added later' USING ERRCODE = 'LS009';
+    END IF;
     PERFORM points.charge_redemption(NEW.community_id, NEW.good_id, v_receipt.member_id, v_receipt.household_id,
                                      v_receipt.created_at, NEW.quantity);
     RETURN NEW;
@@ -507,8 +521,10 @@ DECLARE
     v_line points.receipt_lines;
     v_receipt points.receipts;
 BEGIN
-    IF (SELECT receipt_id FROM points.returns WHERE id = NEW.return_id) IS DISTINCT FROM NEW.receipt_id THEN
-        RAISE EXCEPTION 'a return line belongs to its return''s receipt' USING ERRCODE = 'LS009';
+    IF NOT EXISTS (SELECT 1 FROM points.returns WHERE id = NEW.return_id AND receipt_id = NEW.receipt_id
+                     AND created_xid = pg_current_xact_id()) THEN
+        RAISE EXCEPTION 'a return line belongs to its return''s receipt and is written with the return'
+            USING ERRCODE = 'LS009';
     END IF;
     UPDATE points.receipt_lines SET returned = returned + NEW.quantity
      WHERE receipt_id = NEW.receipt_id AND line_no = NEW.line_no AND returned + NEW.quantity <= quantity
@@ -533,6 +549,7 @@ CREATE TRIGGER return_lines_checked BEFORE INSERT ON points.return_lines
 CREATE FUNCTION points.return_checks() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    NEW.created_xid := pg_current_xact_id();
     IF EXISTS (SELECT 1 FROM points.receipts r JOIN points.members m ON m.id = r.member_id, points.members clerk
                 WHERE r.id = NEW.receipt_id AND clerk.id = NEW.clerk_member_id
                   AND (m.id = clerk.id OR m.household_id = clerk.household_id)) THEN
