@@ -187,3 +187,42 @@ async def test_the_list_and_an_activity_work_without_javascript(browser: Browser
     await expect(page.get_by_role("status")).to_contain_text("签到成功")
     assert not await page.evaluate("typeof window.htmx !== 'undefined'")  # htmx really did not run
     await context.close()
+
+
+# The camera and the detector, stood in for: headless chromium has neither. The detector "sees" window.qrText.
+FAKE_CAMERA = """
+window.BarcodeDetector = class { async detect() { return window.qrText ? [{ rawValue: window.qrText }] : []; } };
+navigator.mediaDevices.getUserMedia = async () => new MediaStream();
+HTMLMediaElement.prototype.play = async function () {};
+"""
+
+
+async def test_scanning_the_qr_opens_its_check_in_and_nothing_else(browser: Browser, server: str, admin: Admin) -> None:
+    slug, phone, activity = await volunteer_world(admin, "青松社区")
+    context = await browser.new_context(viewport=PHONE)
+    await context.add_init_script(FAKE_CAMERA)
+    page = await context.new_page()
+    await sign_in(page, server, phone)
+    await page.goto(f"{server}/c/{slug}/checkin")
+    await page.evaluate("window.qrText = 'https://evil.example/c/x/activities/1/checkin?code=123456'")
+    await page.get_by_role("button", name="用摄像头扫二维码").click()
+    await expect(page.locator("#scan-status")).to_have_text("这个二维码不是本站的签到码。")
+    await expect(page).to_have_url(f"{server}/c/{slug}/checkin")  # another site's QR is not followed
+    code = await code_of(admin, slug, activity)
+    await page.evaluate(f"window.qrText = '{server}/c/{slug}/activities/{activity}/checkin?code={code}'")
+    await expect(page).to_have_url(f"{server}/c/{slug}/activities/{activity}/checkin?code={code}")
+    await expect(page.get_by_label("签到码（6 位数字）")).to_have_value(code)
+    await page.get_by_role("button", name="签到", exact=True).click()  # the one tap
+    await expect(page.get_by_role("status")).to_contain_text("签到成功")
+    await context.close()
+
+
+async def test_without_a_detector_the_scan_button_is_not_shown(browser: Browser, server: str, admin: Admin) -> None:
+    slug, phone, _ = await volunteer_world(admin, "翠竹社区")
+    page = await browser.new_page(viewport=PHONE)
+    await page.add_init_script("delete window.BarcodeDetector")
+    await sign_in(page, server, phone)
+    await page.goto(f"{server}/c/{slug}/checkin")
+    await expect(page.get_by_role("button", name="用摄像头扫二维码")).to_be_hidden()
+    await expect(page.get_by_label("「治安巡逻 夜巡」的签到码")).to_be_visible()  # typing always works
+    await page.close()
