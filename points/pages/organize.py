@@ -106,6 +106,7 @@ FIELD_REFUSALS = {
     ("invalid_request", "type_id"): _("This type is switched off."),
     ("invalid_request", "reason"): _("Give a reason."),
     ("invalid_request", "note"): _("Write a note saying why."),
+    ("invalid_request", "cap_per_day"): _("The cap a day cannot be above the cap a month."),
     ("conflict", "code"): _("This community has an activity type of that code already."),
 }
 
