@@ -140,6 +140,7 @@ async def test_signing_up_the_waiting_list_and_cancelling(world: World, browser:
     assert r.headers["location"] == f"/c/{w.slug}/activities#a{activity}"
     seen = text_of((await browser.get(f"/c/{w.slug}/activities")).text)
     assert "您在候补名单上：第 1 位。" in seen
+    assert "已满：新报名进入候补 · 1 人候补" in seen
 
     await sign_in(browser, w, first)
     r = await post_form(browser, page, f"{page}/signup/cancel", {"back": "activity"})
@@ -471,6 +472,10 @@ async def test_checking_in_a_phoneless_member_of_ones_household(world: World, br
     r = await post_form(browser, page, f"{page}/checkin", {"code": code_now(secret), "for_member_id": str(other),
                                                            "back": "activity"})  # fmt: skip
     assert r.status_code == 403
+    # and a for_member_id that is no member id is refused, not taken as "me"
+    r = await post_form(browser, page, f"{page}/checkin", {"code": code_now(secret), "for_member_id": "王奶奶",
+                                                           "back": "activity"})  # fmt: skip
+    assert r.status_code == 400
     assert await attendance_rows(w, activity) == 1
 
 
@@ -489,3 +494,19 @@ async def test_an_admin_sees_every_section(world: World, browser: Client) -> Non
     assert f'<a href="/c/{w.slug}/me/reports" aria-current="page">随手拍</a>' in nav
     r = await browser.get(f"/c/{w.slug}/reports/new")
     assert 'aria-current="page">随手拍</a>' in r.text  # a new report is in the reports' section
+
+
+@pytest.mark.parametrize(("lang", "html_lang", "words"), [("zh_CN", "zh-CN", "随手拍"), ("en", "en", "Reports")])
+async def test_every_volunteer_page_renders_in_both_languages(
+    world: World, browser: Client, lang: str, html_lang: str, words: str
+) -> None:
+    w = world
+    activity = await open_activity(w)
+    secret = await started(w, activity)
+    await sign_in(browser, w, w.volunteers[0], lang=lang)
+    for tail in ("activities", f"activities/{activity}", "checkin", f"activities/{activity}/checkin?code="
+                 f"{code_now(secret)}", "me/activities", "reports/new", "me/reports"):  # fmt: skip
+        r = await browser.get(f"/c/{w.slug}/{tail}")
+        assert r.status_code == 200, (tail, r.text)
+        assert f'<html lang="{html_lang}">' in r.text
+        assert f">{words}</a>" in r.text, tail  # the nav, in the reader's language

@@ -437,9 +437,8 @@ class VolunteerPages(Controller):
         typed = {"code": code, "for_member_id": proxy}
         try:
             # The API's own Struct reads the form first: the same six digits, refused with the same field problem.
-            body = msgspec.convert(
-                {"code": code, "for_member_id": int(proxy) if proxy.isdigit() else None}, CheckInIn, strict=True
-            )
+            for_member = int(proxy) if proxy.isdigit() else proxy or None  # not digits: refused as the API would
+            body = msgspec.convert({"code": code, "for_member_id": for_member}, CheckInIn, strict=True)
             await attendance.check_in(conn, access, activity_id, body.code, for_member_id=body.for_member_id)
         except Exception as exc:  # worded as the API words it; a 500 goes on to the error page
             failed = _refused(exc, _fmt(request), "checkin")
@@ -485,7 +484,7 @@ class VolunteerPages(Controller):
         mine = await reads_volunteer.my_signups(conn, access, ids)
         paid = await reads_volunteer.paid_for(conn, access, ids)
         upcoming = [
-            _look(fmt, a, places, kinds, mine.get(a.id), now)
+            {"look": _look(fmt, a, places, kinds, mine.get(a.id), now), "came": part == "attended"}
             for a, part in reversed(found)  # soonest first
             if a.ends_at > now and a.state == "open" and part in ("registered", "waitlisted", "attended")
         ]
@@ -565,7 +564,7 @@ class VolunteerPages(Controller):
             body = msgspec.convert(
                 {"type_id": int(typed["type_id"]) if typed["type_id"].isdigit() else typed["type_id"],
                  "text": typed["text"],
-                 "place_id": int(typed["place_id"]) if typed["place_id"].isdigit() else None},
+                 "place_id": int(typed["place_id"]) if typed["place_id"].isdigit() else typed["place_id"] or None},
                 ReportIn,
                 strict=True,
             )  # fmt: skip
