@@ -199,3 +199,23 @@ async def test_every_organizer_and_admin_page_is_labelled_readable_and_pictured(
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Earning settings")
     await shoot(page, "settings-earning-en")
     await page.close()
+
+
+async def test_without_javascript_the_code_page_reloads_itself_with_the_next_code(
+    browser: Browser, server: str, admin: Admin
+) -> None:
+    slug, phones, kinds = await earning_world(admin, "友爱社区")
+    starts = datetime.now(UTC) + timedelta(minutes=10)  # check-ins, and the code, from 30 minutes before
+    body = {"type_id": kinds["patrol"]["id"], "title": "治安巡逻 · 西门夜巡", "open": True,
+            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}  # fmt: skip
+    activity = (await _ok(await admin.http.post(f"/api/v1/communities/{slug}/activities", json=body)))["id"]
+    context = await browser.new_context(java_script_enabled=False, viewport=LAPTOP)
+    page = await context.new_page()
+    await sign_in(page, server, phones["organizer"])
+    await page.goto(f"{server}/c/{slug}/organize/activities/{activity}")
+    await page.get_by_role("link", name="显示签到码").click()
+    before = await _digits(page)
+    assert len(before) == 6
+    await expect(page.locator("#digits")).not_to_have_text(before, timeout=35_000)  # the meta refresh reloaded it
+    assert not await page.evaluate("typeof window.htmx !== 'undefined'")  # htmx really did not run
+    await context.close()

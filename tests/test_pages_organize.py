@@ -323,6 +323,24 @@ async def test_the_code_page_shows_the_current_code_its_qr_and_who_checked_in(wo
     assert "志愿者0" in text_of(fragment.text)
 
 
+async def test_the_list_shows_a_proxy_check_in_as_by_whom_for_whom(world: World, browsers: Browsers) -> None:
+    w = world
+    activity_id = await started_activity(w)
+    r = await w.client.post(f"{w.url}/members", json={"display_name": "王奶奶", "household": "9-000"})  # no phone
+    assert r.status_code == 201, r.text
+    grandma = r.json()["id"]
+    code = await _code_now(w, activity_id)
+    r = await w.call(w.volunteers[0], "POST", f"/activities/{activity_id}/checkin",
+                     json={"code": code, "for_member_id": grandma})  # fmt: skip
+    assert r.status_code == 201, r.text
+    c = await as_(browsers, w, w.organizer)
+    seen = text_of((await c.get(f"/c/{w.slug}/organize/activities/{activity_id}")).text)
+    assert "代办：志愿者0 替 王奶奶 签到" in seen
+    code_page = text_of((await c.get(f"/c/{w.slug}/organize/activities/{activity_id}/code")).text)
+    assert "王奶奶" in code_page
+    assert "代办" in code_page
+
+
 async def _code_now(w: World, activity_id: int) -> str:
     code: str = (await w.call(w.organizer, "GET", f"/activities/{activity_id}/checkin-code")).json()["code"]
     return code
