@@ -284,6 +284,24 @@ async def test_mark_confirm_and_award_on_the_page_with_the_cap_cut_and_a_retry_p
     assert re.search(r"志愿者0 15 \+10 −5", line), line  # requested 15, paid 10, cut by the cap 5
 
 
+async def test_an_activity_award_above_the_threshold_shows_it_waiting_for_a_second_organizer(
+    world: World, browsers: Browsers
+) -> None:
+    w = world
+    r = await w.client.put(f"{w.url}/earning-settings", json={"approval_threshold": 3})
+    assert r.status_code == 200, r.text
+    activity_id = await w.activity(attendees=w.volunteers[:2], reward_points=5)  # confirmed, as the owner
+    c = await as_(browsers, w, w.organizer)
+    manage = f"/c/{w.slug}/organize/activities/{activity_id}"
+    r = await post_form(c, manage, f"{manage}/award")
+    assert r.status_code == 303, r.text
+    seen = text_of((await c.get(manage)).text)
+    assert "等待第二位组织者审批 · 共 10 积分" in seen
+    assert "有人获得超过 3 积分：须经第二位组织者审批后才发放" in seen
+    assert await w.balance(w.volunteers[0]) == 0
+    assert 'action="/c/' + w.slug + f'/organize/activities/{activity_id}/award"' not in (await c.get(manage)).text
+
+
 async def test_cancel_needs_a_reason_and_then_shows_it(world: World, browsers: Browsers) -> None:
     w = world
     c = await as_(browsers, w, w.organizer)
