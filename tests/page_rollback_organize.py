@@ -68,7 +68,7 @@ async def _award_activity(w: World, c: Client, o: asyncpg.Connection) -> PageCal
     activity = await _activity(w, c)
     await confirm_attendance(o, activity, [(w.member, 90)])
     manage = _organize(w, f"/activities/{activity}")
-    return await _as_admin(w, o, f"{manage}/award", manage, {})
+    return await _as_admin(w, o, f"{manage}/award", manage, {"after": "0"})
 
 
 @page_recipe("pageAwardCreate")

@@ -300,6 +300,20 @@ async def test_an_activity_award_above_the_threshold_shows_it_waiting_for_a_seco
     assert "有人获得超过 3 积分：须经第二位组织者审批后才发放" in seen
     assert await w.balance(w.volunteers[0]) == 0
     assert 'action="/c/' + w.slug + f'/organize/activities/{activity_id}/award"' not in (await c.get(manage)).text
+    # the checker rejects it; the first form, sent again (a browser's retry), does not pay after all
+    award_id = (await w.call(w.organizer, "GET", "/awards", params={"state": "pending_approval"})).json()[0]["id"]
+    r = await w.call(w.checker, "POST", f"/awards/{award_id}/reject", json={"reason": "名单有误"})
+    assert r.status_code == 200, r.text
+    token = csrf_of((await c.get(manage)).text)
+    r = await c.post(f"{manage}/award", data={"after": "0", "_csrf_token": token})
+    assert r.status_code == 303
+    assert await w.owner.fetchval("SELECT count(*) FROM points.awards WHERE activity_id = $1", activity_id) == 1
+    # awarding again from the page as it stands now (after the rejection) makes a new award
+    page = await c.get(manage)
+    assert f'name="after" value="{award_id}"' in page.text
+    r = await c.post(f"{manage}/award", data={"after": str(award_id), "_csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert await w.owner.fetchval("SELECT count(*) FROM points.awards WHERE activity_id = $1", activity_id) == 2
 
 
 async def test_cancel_needs_a_reason_and_then_shows_it(world: World, browsers: Browsers) -> None:

@@ -529,9 +529,18 @@ class OrganizePages(Controller):
         activity_id: PathId,
     ) -> Response[Any]:
         """The API's awardActivity. A retried POST (a double tap, the browser resending) pays once: the service
-        answers an activity's live award instead of making a second one, under the activity row's lock."""
+        answers an activity's live award instead of making a second one, under the activity row's lock. The form
+        also says which award it was shown after (``after``: the latest, a rejected one, or 0): a form older than
+        the activity's latest award is a retry of one already sent, which a rejection since must not turn into a
+        second payment; it shows that award instead."""
+        typed = await read_form(request)
         try:
-            await awards.award_activity(conn, access, activity_id)
+            problems = Problems()
+            after = problems.number(typed, "after") or 0
+            problems.check()
+            latest = await reads_organize.award_of_activity(conn, community.id, activity_id)
+            if latest is None or latest.id <= after or latest.state != "rejected":
+                await awards.award_activity(conn, access, activity_id)
         except Exception as exc:
             failed = refused(exc, "award")
             return await self._manage_page(request, conn, community, access, activity_id, failed=failed)
