@@ -237,6 +237,30 @@ async def test_a_refused_activity_says_which_field_keeps_what_was_typed_and_writ
     assert await activities_count(w) == before
 
 
+async def test_the_language_switch_on_a_refused_form_goes_back_to_the_form_page(
+    world: World, browsers: Browsers
+) -> None:
+    """A refused form is re-rendered by its POST; switching the language there must come back to the page the form
+    was on (the browser's Referer), never to the POST address, whose GET is 405."""
+    w = world
+    c = await as_(browsers, w, w.organizer)
+    new = f"/c/{w.slug}/organize/activities/new"
+    token = csrf_of((await c.get(new)).text)
+    base = str(c.base_url).rstrip("/")
+    form = {**activity_form(w, title="巡" * 101), "_csrf_token": token}
+    refused = await c.post(f"/c/{w.slug}/organize/activities", data=form, headers={"referer": base + new})
+    assert refused.status_code == 400
+    assert re.search(rf'name="next" value="{re.escape(new)}"', refused.text)
+    switched = await c.post("/lang", data={"lang": "en", "next": new, "_csrf_token": csrf_of(refused.text)})
+    assert switched.headers["location"] == new
+    assert (await c.get(new)).status_code == 200
+    # a Referer from another site is never followed: the home page instead
+    other = await c.post(
+        f"/c/{w.slug}/organize/activities", data=form, headers={"referer": "https://evil.example" + new}
+    )
+    assert re.search(r'name="next" value="/"', other.text)
+
+
 # ---- managing an activity: attendance, confirmation, award -----------------------------------------------------------
 
 

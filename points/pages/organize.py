@@ -38,11 +38,9 @@ from points.earning.web_reports import RejectIn, VerifyIn
 from points.field_problems import field_problem
 from points.fields import PathId
 from points.members import service
-from points.pages.web import PAGE_EXCEPTION_HANDLERS, _, render  # first: it loads the page modules it lists
-
-# isort: split
 from points.pages.admin import _error
 from points.pages.i18n import LANG_COOKIE, choose_locale, translations
+from points.pages.web import PAGE_EXCEPTION_HANDLERS, _, render
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
 NO_STORE = CacheControlHeader(no_store=True)  # the code page: a code is good for seconds, no cache keeps one

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 import structlog
@@ -107,8 +107,15 @@ def _local(path: str) -> str | None:
 
 
 def _here(request: Request[Any, Any, Any]) -> str:
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    """The page being read, to come back to (after the language switch, after signing in). A form's POST address is
+    no page (its GET answers 405): a refused form re-rendered by a POST comes back to the page the form was on, its
+    Referer when that is on this site, else the home page."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    back = _local(referer.path) if referer.netloc == request.url.netloc else None
+    return (back + (f"?{referer.query}" if referer.query else "")) if back else "/"
 
 
 # The sections of a community's pages (the nav of base.html): (path under /c/{slug}, words, roles that see it
@@ -363,10 +370,3 @@ class PageController(Controller):
             later_page=cursor is not None,
             memberships=[m for m in person.memberships if m.status == "active"],
         )
-
-
-# Last, because the admin pages build on render() and the error pages above.
-from points.pages.activities import VolunteerPages  # noqa: E402
-from points.pages.admin import AdminPages  # noqa: E402
-
-PAGE_HANDLERS = [PageController, AdminPages, VolunteerPages]
