@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -33,7 +34,8 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import ledger  # noqa: E402
 from ledger import integrity, queries  # noqa: E402
 from points.auth.identity import Principal, create_token  # noqa: E402
+from points.earning import budgets  # noqa: E402
+from points.earning.periods import community_day  # noqa: E402
 from points.embedded import EmbeddedPostgres  # noqa: E402
 from points.members.service import create_member  # noqa: E402
 from points.migrate import upgrade  # noqa: E402
@@ -69,6 +73,13 @@ QUICK_BIG_HISTORY = 100_000
 HISTORY_CHUNK = 50_000  # entries (two postings each) per bulk-insert transaction
 READS = 5_000
 QUICK_READS = 1_000
+BIG_AWARD = 1_000  # attendees of each activity awarded in figure 7
+BIG_AWARDS = 5  # awarded one after another (plus one warm-up); 3 with --quick
+AWARD_COMMUNITIES = 8  # figure 8: one organizer each, all at once
+SMALL_AWARD = 10  # attendees of each activity awarded in figure 8
+# Figure 8 awards activities seeded beforehand, one award each: enough for this many awards per second per
+# community over the run and its warm-up (the run fails, saying so, if they ran out).
+AWARDS_PER_SECOND_SEEDED = 250
 
 # Targets (issue 2): ratios to pgbench TPC-B TPS from the same run, except hot (to spread) and reads.
 TARGET_SPREAD = 0.75  # post_entry via pgbench, at least this x TPC-B
@@ -76,6 +87,9 @@ TARGET_HTTP = 0.6  # POST /entries, at least this x TPC-B
 TARGET_BATCH = 12.0  # postings/s in 1,000-posting entries, at least this x TPC-B
 TARGET_HOT = 0.95  # all transfers into one unbounded account, at least this x spread
 TARGET_READ = 1.2  # balance read p50 with 1M postings, at most this x with 1k
+# Targets (issue 10): awards through HTTP against the figures above.
+TARGET_BIG_AWARD = 0.5  # postings/s awarding a 1,000-attendee activity, at least this x the batch entry (4)
+TARGET_SMALL_AWARDS = 0.8  # awards/s of 10-person activities, 8 communities at once, at least this x HTTP (3)
 
 _tags = itertools.count(1)  # makes every load run's idempotency keys distinct
 
@@ -280,9 +294,24 @@ class Fixture:
     hot: int  # the unbounded account every hot transfer goes into
     reads: dict[str, int]  # read-test label -> account id
     token: str  # a device token of the community's admin: the HTTP run calls the API as a real client does
+    big: AwardSet | None = None  # figure 7: activities of BIG_AWARD attendees, in this community
+    small: list[AwardSet] = field(default_factory=list)  # figure 8: one per community
 
 
-def prepare(server: Server, plan_cache_mode: str | None) -> Fixture:
+@dataclass
+class AwardSet:
+    """Activities of one community waiting for their award: closed, every attendee's attendance confirmed (seeded
+    as rows, so that only the award is timed), awarded by one organizer through HTTP."""
+
+    slug: str
+    community_id: int
+    token: str  # the organizer's device token
+    first: int  # activity ids first .. first + count - 1
+    count: int
+    attendees: int
+
+
+def prepare(server: Server, plan_cache_mode: str | None, duration: int = 0, big_awards: int = 0) -> Fixture:
     """Fresh databases: TPC-B's own (pgbench -i), and ours (migrated, then seeded as the app role)."""
     for name in (TPCB_DB, BENCH_DB):
         recreate_database(server, name)
@@ -292,6 +321,13 @@ def prepare(server: Server, plan_cache_mode: str | None) -> Fixture:
         # For every later session in the database: pgbench's, the service's, the reads'.
         server.execute(f"ALTER DATABASE {BENCH_DB} SET plan_cache_mode = {plan_cache_mode}")
     fixture = asyncio.run(_seed(server))
+    if big_awards:
+        started = time.monotonic()
+        asyncio.run(_seed_awards(server, fixture, duration, big_awards))
+        step(
+            f"7/8 seeded {fixture.big.count if fixture.big else 0} + "
+            f"{sum(a.count for a in fixture.small):,} activities in {time.monotonic() - started:.0f}s"
+        )
     # As autovacuum would have by the time a community is busy. It matters more than usual here: the
     # posting functions plan once per session (plan_cache_mode = force_generic_plan), so a session whose
     # first call met tables without statistics would keep a plan made for empty tables.
@@ -337,6 +373,112 @@ async def _seed(server: Server) -> Fixture:
         return Fixture(cid, community.slug, ids[0], WALLETS, issuance.id, hot.id, reads, token)
     finally:
         await conn.close()
+
+
+async def _seed_awards(server: Server, fixture: Fixture, duration: int, big_awards: int) -> None:
+    """Figure 7's activities in the bench community (its admin awards them), and figure 8's eight communities,
+    each with an organizer, SMALL_AWARD members and enough activities for the run."""
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        await ledger.enter(conn, fixture.community_id)
+        admin = await conn.fetchval(
+            "SELECT id FROM points.members WHERE community_id = $1 AND display_name = '基准管理员'",
+            fixture.community_id,
+        )
+        fixture.big = await _award_set(
+            conn, fixture.community_id, fixture.slug, fixture.token, admin, BIG_AWARD, big_awards + 1
+        )
+        per_community = AWARDS_PER_SECOND_SEEDED * (duration + max(1, duration // 10)) + 50
+        for n in range(1, AWARD_COMMUNITIES + 1):
+            community = await ledger.create_community(conn, f"bench-award-{n}", f"基准社区 {n}")
+            organizer = await create_member(
+                conn,
+                community.id,
+                actor_person_id=None,
+                display_name=f"基准组织者 {n}",
+                phone=f"1900000{n + 100:04d}",
+                roles=("organizer",),
+            )
+            assert organizer.person_id is not None
+            principal = Principal(person_id=organizer.person_id, is_operator=False, via="session")
+            token, _ = await create_token(
+                conn, principal, kind="device", name="bench", days=1, community_id=community.id
+            )
+            fixture.small.append(
+                await _award_set(conn, community.id, community.slug, token, organizer.id, SMALL_AWARD, per_community)
+            )
+    finally:
+        await conn.close()
+
+
+async def _award_set(
+    conn: asyncpg.Connection, cid: int, slug: str, token: str, organizer: int, attendees: int, activities: int
+) -> AwardSet:
+    """As the app role, through the tables' own triggers: members, a capped type, a budget, closed activities
+    whose attendance (an hour each) is confirmed."""
+    await ledger.enter(conn, cid)
+    members = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT (points.add_member($1, '基准志愿者 ' || g, NULL, NULL, NULL)).id FROM generate_series(1, $2) g",
+            cid,
+            attendees,
+        )
+    ]
+    # Caps high enough never to cut a line, so every award pays in full; they are still charged and checked.
+    type_id = await conn.fetchval(
+        "INSERT INTO points.activity_types (community_id, code, name, default_points, cap_per_day, cap_per_month)"
+        " VALUES ($1, 'bench', '基准活动', 1, 1000000, 1000000) RETURNING id",
+        cid,
+    )
+    starts = datetime.now(UTC) - timedelta(hours=3)
+    day = community_day(starts)
+    await budgets.allot(
+        conn, cid, day.isoformat()[:7], attendees * activities + 1000, idempotency_key="bench:budget", actor="bench"
+    )
+    ids: list[int] = []
+    for lo in range(0, activities, 1000):
+        n = min(1000, activities - lo)
+        async with conn.transaction():
+            chunk = [
+                r["id"]
+                for r in await conn.fetch(
+                    "INSERT INTO points.activities (community_id, type_id, title, starts_at, ends_at, reward_points,"
+                    " organizer_member_id, state, checkin_secret)"
+                    " SELECT $1::bigint, $2::bigint, '基准活动 ' || g, $3::timestamptz, $3 + interval '1 hour', 1, $4,"
+                    " 'closed', sha256(convert_to($1::bigint || ':' || g, 'UTF8'))"
+                    " FROM generate_series($5::int, $6::int) g ORDER BY g"
+                    " RETURNING id",
+                    cid,
+                    type_id,
+                    starts,
+                    organizer,
+                    lo + 1,
+                    lo + n,
+                )
+            ]
+            await conn.execute(
+                "INSERT INTO points.attendance (community_id, activity_id, member_id, checked_in_at, checked_out_at,"
+                " method, recorded_by_member_id, note, confirmed, minutes)"
+                " SELECT $1::bigint, a, m, $3::timestamptz, $3::timestamptz + interval '1 hour', 'manual', $4, 'bench',"
+                " true, 60"
+                " FROM unnest($2::bigint[]) a, unnest($5::bigint[]) m ORDER BY a, m",
+                cid,
+                chunk,
+                starts,
+                organizer,
+                members,
+            )
+            await conn.execute(
+                "UPDATE points.activities SET attendance_confirmed_at = now(), confirmed_by_member_id = $2"
+                " WHERE id = ANY($1::bigint[])",
+                chunk,
+                organizer,
+            )
+        ids += chunk
+    if ids != list(range(ids[0], ids[0] + len(ids))):
+        raise RuntimeError("activity ids are not contiguous; the award runs pick activities by id range")
+    return AwardSet(slug, cid, token, ids[0], len(ids), attendees)
 
 
 # Bulk history for the read test, written as the database owner. Each entry moves 1 point from
@@ -450,6 +592,104 @@ def http_transfers(server: Server, fixture: Fixture, duration: int, warmup: int,
     if not result.count <= posted <= result.count + CLIENTS:
         raise RuntimeError(f"HTTP: {result.count} requests succeeded but {posted} entries were posted")
     return result
+
+
+def http_awards(server: Server, fixture: Fixture, duration: int, warmup: int) -> tuple[LoadResult, LoadResult]:
+    """7 and 8 on one `points serve`: the eight communities' organizers awarding at once (wrk, one connection
+    each), then the big activities one after another."""
+    assert fixture.big is not None
+    assert fixture.small
+    if shutil.which("wrk") is None:
+        raise SystemExit("figure 8 needs wrk (apt-get install -y wrk)")
+    with (
+        tempfile.TemporaryDirectory(prefix="linli-bench-serve-") as log_dir,
+        points_serve(server, Path(log_dir)) as port,
+    ):
+        _wrk_awards(server, port, fixture.small, warmup)  # the pool opens, every code path is imported
+        checkpoint(server)
+        many = _wrk_awards(server, port, fixture.small, duration)
+        big = _big_awards(server, port, fixture.big)
+    return big, many
+
+
+def _last_award(server: Server) -> int:
+    return int(server.fetchval("SELECT coalesce(max(id), 0) FROM points.awards"))
+
+
+def _wrk_awards(server: Server, port: int, sets: list[AwardSet], duration: int) -> LoadResult:
+    """One wrk thread and connection per community, each awarding its next activity when the last is answered."""
+    args = []
+    for a in sets:
+        done = int(
+            server.fetchval(
+                "SELECT coalesce(max(activity_id), 0) FROM points.awards WHERE community_id = $1", a.community_id
+            )
+        )
+        first = max(a.first, done + 1)
+        args.append(f"{a.slug},{first},{a.first + a.count - first},{a.token}")
+    last = _last_award(server)
+    cmd = ["wrk", "-t", str(len(sets)), "-c", str(len(sets)), "-d", f"{duration}s", "--timeout", "10s"]
+    cmd += ["-s", str(BENCH / "award.lua"), f"http://127.0.0.1:{port}/", "--", *args]
+    done_run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = re.search(r"^BENCH_JSON (.*)$", done_run.stdout, re.MULTILINE)
+    if done_run.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed:\n{done_run.stdout}\n{done_run.stderr}")
+    stats = json.loads(found.group(1))
+    if stats["errors"]:
+        raise RuntimeError(f"wrk saw {stats['errors']} failed awards:\n{done_run.stdout}")
+    ok = stats["requests"]
+    posted = int(server.fetchval("SELECT count(*) FROM points.awards WHERE id > $1 AND state = 'posted'", last))
+    if posted < ok:
+        raise RuntimeError(
+            f"awards: {ok} requests succeeded but {posted} awards were posted: the seeded activities ran out"
+            " (raise AWARDS_PER_SECOND_SEEDED)"
+        )
+    if posted > ok + len(sets):
+        raise RuntimeError(f"awards: {ok} requests succeeded but {posted} awards were posted")
+    return LoadResult(
+        ok / (stats["duration_us"] / 1e6),
+        ok,
+        f"wrk, {len(sets)} connections",
+        stats["p50_us"] / 1000,
+        stats["p99_us"] / 1000,
+    )
+
+
+def _big_awards(server: Server, port: int, a: AwardSet) -> LoadResult:
+    """Each activity awarded by one request, one after another on a keep-alive connection; the first warms up.
+    postings/s: all the awards' postings (wallets, hours accounts, the budget, hours:served) over their time."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    times: list[float] = []
+    postings = 0
+    try:
+        for activity_id in range(a.first, a.first + a.count):
+            t0 = time.perf_counter()
+            conn.request(
+                "POST",
+                f"/api/v1/communities/{a.slug}/activities/{activity_id}/award",
+                body=b"",
+                headers={"Authorization": f"Bearer {a.token}"},
+            )
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - t0
+            award = json.loads(body)
+            if response.status != 201 or award.get("state") != "posted":
+                raise RuntimeError(f"award of activity {activity_id} failed: {response.status} {body[:500]!r}")
+            count = int(server.fetchval("SELECT posting_count FROM ledger.entries WHERE id = $1", award["entry_id"]))
+            if activity_id > a.first:
+                times.append(elapsed)
+                postings += count
+    finally:
+        conn.close()
+    ms = ", ".join(f"{t * 1000:,.0f}" for t in times)
+    return LoadResult(
+        postings / sum(times),
+        len(times),
+        f"{len(times)} awards in a row, {postings // len(times):,} postings each; ms per award: {ms}",
+        statistics.median(times) * 1000,
+        max(times) * 1000,
+    )
 
 
 def _wrk(port: int, path: str, fixture: Fixture, duration: int) -> LoadResult:
@@ -656,6 +896,8 @@ class Writes:
     batch: dict[int, LoadResult]  # by number of clients
     http: LoadResult
     library: LoadResult  # 3a: the same transfers through the Python ledger library, without HTTP
+    big_award: LoadResult | None = None  # 7: postings/s awarding 1,000-attendee activities through HTTP
+    small_awards: LoadResult | None = None  # 8: awards/s, 8 communities' organizers at once through HTTP
 
     @property
     def yardstick(self) -> float:
@@ -697,6 +939,19 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
         ("5 hot account, 8 clients", f"{w.hot.rate:,.0f} TPS", _r(w.hot.rate / y), f"{_r(hot)} hot/spread",
          *_verdict(hot, at_least=TARGET_HOT), w.hot.note),
     ]  # fmt: skip
+    if w.big_award is not None:
+        ratio = w.big_award.rate / postings
+        rows.append(
+            (f"7 HTTP award, {BIG_AWARD:,} attendees", f"{w.big_award.rate:,.0f} postings/s", _r(w.big_award.rate / y),
+             f"{_r(ratio)} x batch (4)", *_verdict(ratio, at_least=TARGET_BIG_AWARD), w.big_award.note)
+        )  # fmt: skip
+    if w.small_awards is not None:
+        ratio = w.small_awards.rate / w.http.rate
+        rows.append(
+            (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{w.small_awards.rate:,.0f} awards/s",
+             _r(w.small_awards.rate / y), f"{_r(ratio)} x HTTP (3)", *_verdict(ratio, at_least=TARGET_SMALL_AWARDS),
+             f"{w.small_awards.note}; p50 {w.small_awards.p50_ms:.1f} ms, p99 {w.small_awards.p99_ms:.1f} ms")
+        )  # fmt: skip
     for kind in ("wallet", "hot"):
         small, big = reads[f"{kind}-1k"], reads[f"{kind}-big"]
         ratio = big.p50_us / small.p50_us
@@ -731,6 +986,7 @@ def parse_args() -> argparse.Namespace:
         help="set plan_cache_mode on the bench database (ALTER DATABASE), to try a planner setting without a migration",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench databases on DATABASE_URL's server")
+    parser.add_argument("--no-awards", action="store_true", help="skip figures 7 and 8 (the earning awards)")
     return parser.parse_args()
 
 
@@ -768,10 +1024,15 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
     library = library_transfers(server, fixture, duration)
     step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
+    big_award = small_awards = None
+    if fixture.big is not None:
+        big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
+        step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
+        step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
     # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    return Writes(tpcb_runs, spread, hot, batch, http, library)
+    return Writes(tpcb_runs, spread, hot, batch, http, library, big_award, small_awards)
 
 
 def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
@@ -812,7 +1073,8 @@ def main() -> None:
         context.append(f"postgres {server.version} ({server.kind}); pgbench {server.pgbench}")
         print("\n".join(context), flush=True)
         step(f"preparing: pgbench -i -s {TPCB_SCALE} in {TPCB_DB}; migrating and seeding {BENCH_DB}")
-        fixture = prepare(server, args.plan_cache_mode)
+        big_awards = 0 if args.no_awards else (3 if args.quick else BIG_AWARDS)
+        fixture = prepare(server, args.plan_cache_mode, duration, big_awards)
         context.append(f"settings: {server_settings(server)}")
         context.append(f"runs of {duration}s, {CLIENTS} clients, pgbench -j {THREADS}; load average at start {_load()}")
         writes = run_writes(server, fixture, duration, args.client)

@@ -43,7 +43,8 @@ from points.ledger_web import (
 )
 from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
-from points.pages.web import PAGE_HANDLERS, static_router, template_config
+from points.pages.routes import PAGE_HANDLERS
+from points.pages.web import static_router, template_config
 from points.request_db import RequestConnectionMiddleware
 from points.settings import Settings, get_settings
 from points.strict_input import strict_input

@@ -19,20 +19,20 @@ request (its idempotency key; for an activity, the activity itself) returns the 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 
 import asyncpg
 
 import ledger
-from ledger.errors import AlreadyReversed, IdempotencyConflict, InsufficientBalance
+from ledger.errors import AlreadyReversed, IdempotencyConflict, InsufficientBalance, from_database
 from points.auth.access import Access
 from points.auth.errors import ConflictOfInterest, Forbidden, InvalidRequest, NotFound
-from points.earning.budgets import Budget, budget_on
-from points.earning.errors import BudgetExhausted, WrongState, translated
-from points.earning.periods import community_day
-from points.earning.types import ActivityType, get_type
+from points.earning.errors import BudgetExhausted, NoBudget, WrongState, translated
+from points.earning.periods import COMMUNITY_TZ, community_day
+from points.earning.types import ActivityType
 from points.field_problems import field_problem
 
 MAX_AWARD_POINTS = 100_000
@@ -168,53 +168,63 @@ async def set_approval_threshold(conn: ledger.Connection, community_id: int, thr
 
 
 # --- the one path ------------------------------------------------------------------------------------------------
+#
+# An award is two round trips in its transaction: points.award_plan reads all it is planned from, the rules are
+# checked here on that, and points.make_award writes it (migration 0009). PostgreSQL checks the same rules again
+# underneath: the lines' trigger (household ban, caps under the usage rows' locks), the budget's lower bound, the
+# award's CHECKs and triggers (maker-checker), the one-live-award indexes and the idempotency key.
 
 
 @dataclass(frozen=True, slots=True)
-class _Payee:
-    member_id: int
-    display_name: str
-    household_id: int | None
-    status: str
-    wallet_account_id: int
-    hours_account_id: int
+class _Plan:
+    head: asyncpg.Record  # the activity, the existing award, the type, the day, the budget, the threshold, the maker
+    payees: dict[int, asyncpg.Record]  # by member id: status, hours account, own household, caps used, minutes
+
+    @property
+    def activity_type(self) -> ActivityType:
+        h = self.head
+        if h["type_id"] is None:
+            raise NotFound("no such activity type in this community")
+        return ActivityType(
+            h["type_id"], h["type_code"], h["type_name"], h["default_points"], h["points_per_hour"],
+            h["cap_per_day"], h["cap_per_month"], h["type_active"],
+        )  # fmt: skip
 
 
-async def _payees(conn: ledger.Connection, community_id: int, member_ids: Sequence[int]) -> dict[int, _Payee]:
+async def _plan(
+    conn: ledger.Connection,
+    access: Access,
+    *,
+    activity_id: int | None = None,
+    type_id: int | None = None,
+    day: date | None = None,
+    member_ids: Sequence[int] = (),
+    idempotency_key: str | None = None,
+) -> _Plan:
+    """Inside the caller's transaction, the tenant entered. An activity is locked first (and its attendees are
+    the payees)."""
     rows = await conn.fetch(
-        "SELECT m.id AS member_id, m.display_name, m.household_id, m.status, m.wallet_account_id,"
-        " h.id AS hours_account_id FROM points.members m"
-        " JOIN ledger.accounts h ON h.community_id = m.community_id AND h.code = 'hours:' || m.id"
-        " WHERE m.community_id = $1 AND m.id = ANY($2::bigint[])",
-        community_id,
+        "SELECT * FROM points.award_plan($1, $2, $3, $4, $5, $6, $7, $8)",
+        access.community_id,
+        access.member_id,
+        activity_id,
+        type_id,
+        day,
         list(member_ids),
+        idempotency_key,
+        COMMUNITY_TZ.key,
     )
-    return {r["member_id"]: _Payee(**dict(r)) for r in rows}
+    return _Plan(rows[0], {r["member_id"]: r for r in rows if r["member_id"] is not None})
 
 
-async def _cap_room(
-    conn: ledger.Connection, activity_type: ActivityType, day: date, member_ids: Sequence[int]
-) -> dict[int, int | None]:
-    """How many points of this type each member may still get on ``day`` (None: no cap)."""
-    if activity_type.cap_per_day is None and activity_type.cap_per_month is None:
-        return dict.fromkeys(member_ids)
-    rows = await conn.fetch(
-        "SELECT member_id, period, points FROM points.cap_usage WHERE type_id = $1 AND member_id = ANY($2::bigint[])"
-        " AND period = ANY($3::text[])",
-        activity_type.id,
-        list(member_ids),
-        [day.isoformat(), day.isoformat()[:7]],
-    )
-    used = {(r["member_id"], len(r["period"])): r["points"] for r in rows}
-    room: dict[int, int | None] = {}
-    for member_id in member_ids:
-        limits = []
-        if activity_type.cap_per_day is not None:
-            limits.append(activity_type.cap_per_day - used.get((member_id, 10), 0))
-        if activity_type.cap_per_month is not None:
-            limits.append(activity_type.cap_per_month - used.get((member_id, 7), 0))
-        room[member_id] = max(0, min(limits))
-    return room
+def _cap_room(activity_type: ActivityType, payee: asyncpg.Record) -> int | None:
+    """How many points of this type the member may still get on the award's day (None: no cap)."""
+    limits = []
+    if activity_type.cap_per_day is not None:
+        limits.append(activity_type.cap_per_day - payee["used_day"])
+    if activity_type.cap_per_month is not None:
+        limits.append(activity_type.cap_per_month - payee["used_month"])
+    return max(0, min(limits)) if limits else None
 
 
 async def _refuse_conflicts(conn: ledger.Connection, community_id: int, member_id: int, paid: Sequence[int]) -> None:
@@ -234,144 +244,124 @@ async def _refuse_conflicts(conn: ledger.Connection, community_id: int, member_i
 async def _make(
     conn: ledger.Connection,
     access: Access,
+    plan: _Plan,
     *,
     kind: str,
     activity_type: ActivityType,
-    day: date,
     wanted: Sequence[Wanted],
     reason: str,
     idempotency_key: str,
     activity_id: int | None = None,
     report_id: int | None = None,
 ) -> Award:
-    """Inside the caller's transaction: check, plan the caps, write the award and its lines, post unless it
-    needs an approval."""
+    """Inside the caller's transaction: check the plan, cut the lines to the caps, write the award and its lines,
+    posted unless it needs an approval. One round trip."""
     maker = _member(access)
     community_id = access.community_id
-    member_ids = [w.member_id for w in wanted]
-    await _refuse_conflicts(conn, community_id, maker, member_ids)
-    payees = await _payees(conn, community_id, member_ids)
+    head, payees = plan.head, plan.payees
+    hit = sorted(w.member_id for w in wanted if w.member_id in payees and payees[w.member_id]["own_household"])
+    if hit:
+        raise ConflictOfInterest("nobody awards points to themselves or to their own household", member_ids=hit)
     for w in wanted:
         payee = payees.get(w.member_id)
-        if payee is None:
+        if payee is None or not payee["has_hours"]:
             raise NotFound(f"no member {w.member_id} in this community", member_id=w.member_id)
-        if payee.status != "active":
-            raise InvalidRequest(f"{payee.display_name} is {payee.status}: only active members are awarded")
-    budget = await budget_on(conn, community_id, day)
-    room = await _cap_room(conn, activity_type, day, member_ids)
+        if payee["status"] != "active":
+            raise InvalidRequest(f"{payee['display_name']} is {payee['status']}: only active members are awarded")
+    day: date = head["award_on"]
+    if head["budget_id"] is None:
+        raise NoBudget(f"no budget covers {day.isoformat()}: the admin allots one for its period first", day=day)
     lines = []
-    for w in wanted:
-        left = room[w.member_id]
+    for w in sorted(wanted, key=lambda w: w.member_id):
+        left = _cap_room(activity_type, payees[w.member_id])
         points = w.points if left is None else min(w.points, left)
-        lines.append(AwardLine(w.member_id, payees[w.member_id].display_name, w.points, points, w.minutes))
+        lines.append(AwardLine(w.member_id, payees[w.member_id]["display_name"], w.points, points, w.minutes))
     total = sum(line.points for line in lines)
     minutes = sum(line.minutes for line in lines)
-    threshold = await approval_threshold(conn, community_id)
+    threshold = head["approval_threshold"]
     pending = threshold is not None and any(line.points > threshold for line in lines)
-    if not pending and total > budget.left:
-        raise _exhausted(budget, total)
-    async with translated():
-        award_id = await conn.fetchval(
-            "INSERT INTO points.awards (community_id, kind, activity_id, report_id, type_id, reason, award_on,"
-            " budget_id, made_by_member_id, state, total_points, total_minutes, idempotency_key)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending_approval', $10, $11, $12) RETURNING id",
-            community_id,
-            kind,
-            activity_id,
-            report_id,
-            activity_type.id,
-            reason,
-            day,
-            budget.id,
-            maker,
-            total,
-            minutes,
-            idempotency_key,
-        )
-        # In member order: the cap usage rows are locked in the same order by every award, so none deadlock.
-        await conn.execute(
-            "INSERT INTO points.award_lines (community_id, award_id, member_id, requested_points, points, minutes)"
-            " SELECT $1::bigint, $2::bigint, * FROM unnest($3::bigint[], $4::int[], $5::int[], $6::int[]) ORDER BY 1",
-            community_id,
-            award_id,
-            [line.member_id for line in lines],
-            [line.requested_points for line in lines],
-            [line.points for line in lines],
-            [line.minutes for line in lines],
-        )
-    if not pending:
-        await _post(conn, community_id, award_id, approved_by=None)
-    return await get_award(conn, community_id, award_id)
-
-
-def _exhausted(budget: Budget, needed: int) -> BudgetExhausted:
-    return BudgetExhausted(
-        f"the {budget.period} budget has {budget.left} points left; this award needs {needed}",
-        left=budget.left,
-        needed=needed,
-        period=budget.period,
+    if not pending and total > head["budget_left"]:
+        raise _exhausted(head["budget_period"], head["budget_left"], total)
+    try:
+        async with translated(), _ledger_errors():
+            row = await conn.fetchrow(
+                "SELECT * FROM points.make_award($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                community_id,
+                kind,
+                activity_id,
+                report_id,
+                activity_type.id,
+                reason,
+                day,
+                head["budget_id"],
+                maker,
+                pending,
+                idempotency_key,
+                [line.member_id for line in lines],
+                [line.requested_points for line in lines],
+                [line.points for line in lines],
+                [line.minutes for line in lines],
+            )
+    except InsufficientBalance as exc:  # another award drew on the budget since the plan read it
+        raise _exhausted(head["budget_period"], exc.data.get("available", 0), total) from exc
+    return Award(
+        id=row["new_award_id"],
+        kind=kind,
+        state="pending_approval" if pending else "posted",
+        activity_id=activity_id,
+        report_id=report_id,
+        type_id=activity_type.id,
+        type_name=activity_type.name,
+        reason=reason,
+        award_on=day,
+        budget_period=head["budget_period"],
+        made_by_member_id=maker,
+        made_by_name=head["maker_name"],
+        approved_by_member_id=None,
+        decided_at=None,
+        decision_reason=None,
+        entry_id=row["new_entry_id"],
+        total_points=total,
+        total_minutes=minutes,
+        created_at=row["new_created_at"],
+        corrected=False,
+        lines=tuple(lines),
     )
 
 
-async def _post(conn: ledger.Connection, community_id: int, award_id: int, *, approved_by: int | None) -> None:
-    """Post a pending award: one entry from the budget (and hours:served) to every line, then mark it posted."""
+@asynccontextmanager
+async def _ledger_errors() -> AsyncIterator[None]:
+    """The ledger's refusals raised inside the award functions (the budget's bound: LE001) as the ledger's errors."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        found = from_database(exc)
+        if found is None:
+            raise
+        raise found from exc
+
+
+def _exhausted(period: str, left: int, needed: int) -> BudgetExhausted:
+    return BudgetExhausted(
+        f"the {period} budget has {left} points left; this award needs {needed}", left=left, needed=needed,
+        period=period,
+    )  # fmt: skip
+
+
+async def _post(conn: ledger.Connection, award_id: int, *, approved_by: int | None) -> None:
+    """Post a pending award (points.post_award): one entry from the budget (and hours:served) to every line, then
+    mark it posted."""
+    # Read first: a refusal aborts the transaction, and the answer names the period and the points needed.
     row = await conn.fetchrow(
-        "SELECT w.kind, w.activity_id, w.report_id, w.total_points, w.total_minutes, w.budget_id, b.account_id,"
-        " b.period, t.name AS type_name, w.reason, w.made_by_member_id FROM points.awards w"
-        " JOIN points.budgets b ON b.id = w.budget_id JOIN points.activity_types t ON t.id = w.type_id"
+        "SELECT b.period, w.total_points FROM points.awards w JOIN points.budgets b ON b.id = w.budget_id"
         " WHERE w.id = $1",
         award_id,
     )
-    lines = await conn.fetch(
-        "SELECT l.member_id, l.points, l.minutes, m.wallet_account_id, h.id AS hours_account_id"
-        " FROM points.award_lines l JOIN points.members m ON m.id = l.member_id"
-        " JOIN ledger.accounts h ON h.community_id = m.community_id AND h.code = 'hours:' || m.id"
-        " WHERE l.award_id = $1",
-        award_id,
-    )
-    entry_id = None
-    if row["total_points"] > 0 or row["total_minutes"] > 0:
-        postings = [ledger.Line(r["wallet_account_id"], r["points"]) for r in lines if r["points"] > 0]
-        postings += [ledger.Line(r["hours_account_id"], r["minutes"]) for r in lines if r["minutes"] > 0]
-        if row["total_points"] > 0:
-            postings.append(ledger.Line(row["account_id"], -row["total_points"]))
-        if row["total_minutes"] > 0:
-            served = await ledger.find_account(conn, community_id, "hours:served")
-            assert served is not None  # opened with the community's first member (migration 0008)
-            postings.append(ledger.Line(served.id, -row["total_minutes"]))
-        memo = row["type_name"] + (f" · {row['reason']}" if row["reason"] else "")
-        try:
-            posted = await ledger.post_entry(
-                conn,
-                community_id,
-                ledger.NewEntry(
-                    "award",
-                    tuple(postings),
-                    f"award:{award_id}",
-                    memo=memo[:500],
-                    actor=f"member:{row['made_by_member_id']}",
-                    metadata={"award_id": award_id, "kind": row["kind"]},
-                ),
-            )
-        except InsufficientBalance as exc:
-            left = await conn.fetchval("SELECT balance FROM ledger.accounts WHERE id = $1", row["account_id"])
-            raise BudgetExhausted(
-                f"the {row['period']} budget has {left} points left; this award needs {row['total_points']}",
-                left=left,
-                needed=row["total_points"],
-                period=row["period"],
-            ) from exc
-        entry_id = posted.id
-    async with translated():
-        await conn.execute(
-            "UPDATE points.awards SET state = 'posted', entry_id = $2, approved_by_member_id = $3,"
-            " decided_at = CASE WHEN $3::bigint IS NULL THEN NULL ELSE now() END WHERE id = $1",
-            award_id,
-            entry_id,
-            approved_by,
-        )
-        if row["activity_id"] is not None:
-            await conn.execute("UPDATE points.activities SET state = 'awarded' WHERE id = $1", row["activity_id"])
+    try:
+        async with translated(), _ledger_errors():
+            await conn.fetchval("SELECT points.post_award($1, $2)", award_id, approved_by)
+    except InsufficientBalance as exc:
+        raise _exhausted(row["period"], exc.data.get("available", 0), row["total_points"]) from exc
 
 
 # --- the three kinds ---------------------------------------------------------------------------------------------
@@ -382,48 +372,37 @@ async def award_activity(conn: ledger.Connection, access: Access, activity_id: i
     of their confirmed minutes), hours for their minutes. Awarding again returns the same award."""
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
-        activity = await conn.fetchrow(
-            "SELECT id, type_id, state, starts_at, reward_points, per_hour, attendance_confirmed_at, title"
-            " FROM points.activities WHERE id = $1 AND community_id = $2 FOR UPDATE",
-            activity_id,
-            access.community_id,
-        )
-        if activity is None:
+        plan = await _plan(conn, access, activity_id=activity_id)
+        head = plan.head
+        if not head["activity_found"]:
             raise NotFound(f"no activity {activity_id} in this community", activity_id=activity_id)
-        live = await conn.fetchval(
-            "SELECT id FROM points.awards WHERE activity_id = $1 AND state <> 'rejected'", activity_id
-        )
-        if live is not None:
-            return await get_award(conn, access.community_id, live, replayed=True)
-        if activity["state"] != "closed" or activity["attendance_confirmed_at"] is None:
+        if head["existing_award_id"] is not None:
+            return await get_award(conn, access.community_id, head["existing_award_id"], replayed=True)
+        if head["activity_state"] != "closed" or not head["attendance_confirmed"]:
             raise WrongState(
-                f"the activity is {activity['state']}: confirm its attendance before awarding",
-                state=activity["state"],
+                f"the activity is {head['activity_state']}: confirm its attendance before awarding",
+                state=head["activity_state"],
             )
-        activity_type = await get_type(conn, access.community_id, activity["type_id"])
-        attendees = await conn.fetch(
-            "SELECT member_id, minutes FROM points.attendance WHERE activity_id = $1 AND confirmed ORDER BY member_id",
-            activity_id,
-        )
-        if not attendees:
+        activity_type = plan.activity_type
+        if not plan.payees:
             raise WrongState("nobody's attendance is confirmed: there is nobody to award", state="closed")
-        per_hour = activity_type.points_per_hour if activity["per_hour"] else None
+        per_hour = activity_type.points_per_hour if head["per_hour"] else None
         wanted = [
             Wanted(
-                r["member_id"],
-                activity["reward_points"] if per_hour is None else r["minutes"] * per_hour // 60,
-                r["minutes"],
+                p["member_id"],
+                head["reward_points"] if per_hour is None else p["minutes"] * per_hour // 60,
+                p["minutes"],
             )
-            for r in attendees
+            for p in plan.payees.values()
         ]
         return await _make(
             conn,
             access,
+            plan,
             kind="activity",
             activity_type=activity_type,
-            day=community_day(activity["starts_at"]),
             wanted=wanted,
-            reason=activity["title"],
+            reason=head["activity_title"],
             idempotency_key=f"activity:{activity_id}:{secrets.token_hex(8)}",
             activity_id=activity_id,
         )
@@ -452,8 +431,17 @@ async def award_adhoc(
             f"minutes is 0 to {MAX_MINUTES}", errors=[field_problem("minutes", "too_large", max=MAX_MINUTES)]
         )
     async with ledger.transaction(conn):
-        replay = await _replay(conn, access.community_id, idempotency_key)
-        if replay is not None:
+        await ledger.enter(conn, access.community_id)
+        plan = await _plan(
+            conn,
+            access,
+            type_id=type_id,
+            day=community_day(datetime.now(UTC)),
+            member_ids=[member_id],
+            idempotency_key=idempotency_key,
+        )
+        if plan.head["existing_award_id"] is not None:
+            replay = await get_award(conn, access.community_id, plan.head["existing_award_id"], replayed=True)
             same = replay.kind == "adhoc" and replay.type_id == type_id and replay.reason == reason.strip()
             same = same and [(x.member_id, x.requested_points, x.minutes) for x in replay.lines] == [
                 (member_id, points, minutes)
@@ -461,13 +449,14 @@ async def award_adhoc(
             if not same:
                 raise _key_reused()
             return replay
-        activity_type = await get_type(conn, access.community_id, type_id)
+        if plan.head["type_id"] is None:
+            raise NotFound(f"no activity type {type_id} in this community", type_id=type_id)
         return await _make(
             conn,
             access,
+            plan,
             kind="adhoc",
-            activity_type=activity_type,
-            day=community_day(datetime.now(UTC)),
+            activity_type=plan.activity_type,
             wanted=[Wanted(member_id, points, minutes)],
             reason=reason.strip(),
             idempotency_key=idempotency_key,
@@ -486,7 +475,16 @@ async def award_report(
     )
     if row is None:
         raise NotFound(f"no report {report_id} in this community", report_id=report_id)
-    activity_type = await get_type(conn, access.community_id, row["type_id"])
+    plan = await _plan(
+        conn,
+        access,
+        type_id=row["type_id"],
+        day=community_day(datetime.now(UTC)),
+        member_ids=[row["reporter_member_id"]],
+    )
+    if plan.head["type_id"] is None:
+        raise NotFound(f"no activity type {row['type_id']} in this community", type_id=row["type_id"])
+    activity_type = plan.activity_type
     amount = activity_type.default_points if points is None else points
     if not 1 <= amount <= MAX_AWARD_POINTS:
         raise InvalidRequest(
@@ -495,9 +493,9 @@ async def award_report(
     return await _make(
         conn,
         access,
+        plan,
         kind="report",
         activity_type=activity_type,
-        day=community_day(datetime.now(UTC)),
         wanted=[Wanted(row["reporter_member_id"], amount)],
         reason=row["text"][:100],
         idempotency_key=idempotency_key,
@@ -535,7 +533,7 @@ async def approve(conn: ledger.Connection, access: Access, award_id: int) -> Awa
         lines = await conn.fetch("SELECT member_id FROM points.award_lines WHERE award_id = $1", award_id)
         paid = [r["member_id"] for r in lines]
         await _refuse_conflicts(conn, access.community_id, checker, paid)
-        await _post(conn, access.community_id, award_id, approved_by=checker)
+        await _post(conn, award_id, approved_by=checker)
         return await get_award(conn, access.community_id, award_id)
 
 

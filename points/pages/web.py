@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 import structlog
@@ -38,7 +38,7 @@ from points.auth import errors as ae
 from points.auth import identity
 from points.auth.access import SESSION_IDLE_S
 from points.auth.identity import Principal
-from points.auth.policy import ADMIN
+from points.auth.policy import ADMIN, ORGANIZER
 from points.auth.sessions import end_session, start_session
 from points.auth.web import LOGIN_LIMIT
 from points.errors import PROBLEMS, problem_catalog, problem_for
@@ -107,12 +107,57 @@ def _local(path: str) -> str | None:
 
 
 def _here(request: Request[Any, Any, Any]) -> str:
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    """The page being read, to come back to (after the language switch, after signing in). A form's POST address is
+    no page (its GET answers 405): a refused form re-rendered by a POST comes back to the page the form was on, its
+    Referer when that is on this site, else the home page."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    back = _local(referer.path) if referer.netloc == request.url.netloc else None
+    return (back + (f"?{referer.query}" if referer.query else "")) if back else "/"
+
+
+# The sections of a community's pages (the nav of base.html): (path under /c/{slug}, words, roles that see it
+# (none: every member), further paths under which the section is the current one).
+NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
+    ("/me", _("My points"), frozenset(), ()),
+    ("/activities", _("Activities"), frozenset(), ()),
+    ("/checkin", _("Check in"), frozenset(), ()),
+    ("/me/activities", _("My activities"), frozenset(), ()),
+    ("/me/reports", _("Reports"), frozenset(), ("/reports",)),
+    ("/organize", _("Organize"), frozenset({ORGANIZER, ADMIN}), ()),
+    ("/members", _("Members"), frozenset({ADMIN}), ()),
+    ("/settings/earning", _("Points settings"), frozenset({ADMIN}), ()),
+)
+
+
+def _nav(request: Request[Any, Any, Any], community: Any) -> list[dict[str, Any]]:
+    """The sections the reader may open in this community (by their roles here), the current one marked: the
+    longest section path the page's path lies under."""
+    slug = getattr(community, "slug", None)
+    access = request.scope.get("state", {}).get("access")
+    if slug is None or request.scope.get("user") is None or access is None:
+        return []
+    base = f"/c/{slug}"
+    path = request.url.path
+    items, best = [], (0, -1)
+    for n, (tail, words, who, also) in enumerate(NAV):
+        if who and not who & access.roles:
+            continue
+        for prefix in (tail, *also):
+            full = base + prefix
+            if (path == full or path.startswith(full + "/")) and len(full) > best[0]:
+                best = (len(full), n)
+        items.append({"href": base + tail, "words": words, "n": n})
+    for item in items:
+        item["current"] = item.pop("n") == best[1]
+    return items
 
 
 def render(request: Request[Any, Any, Any], name: str, *, status: int = 200, **context: Any) -> Template:
-    """A page in the reader's language, with what every page needs (the signed-in person, the language switch)."""
+    """A page in the reader's language, with what every page needs (the signed-in person, the language switch,
+    and on a community's pages the nav of its sections)."""
     locale = choose_locale(request.cookies.get(LANG_COOKIE))
     return Template(
         template_name=name,
@@ -125,6 +170,7 @@ def render(request: Request[Any, Any, Any], name: str, *, status: int = 200, **c
             "other_locales": [(other, Formats(other).display_name) for other in LOCALES if other != locale],
             "signed_in": request.scope.get("user") is not None,
             "here": _here(request),
+            "nav": _nav(request, context.get("community")),
             **context,
         },
     )
@@ -193,15 +239,17 @@ def _lang_cookie(locale: str) -> Cookie:
 
 def _landing(person: identity.Person, wanted: str) -> str:
     """After signing in: where the person was going, else their one community (its member register for an admin,
-    我的积分 for everyone else), else the home page."""
+    the organizer's dashboard for an organizer, 我的积分 for everyone else), else the home page."""
     local = _local(wanted)
     if local and local not in ("/login", "/logout"):
         return local
     active = [m for m in person.memberships if m.status == "active"]
     if len(active) != 1:
         return "/"
-    # An admin's work is the member register; everyone else comes for their points.
-    return f"/c/{active[0].slug}/{'members' if ADMIN in active[0].roles else 'me'}"
+    # An admin's work is the member register, an organizer's the activities they run; everyone else comes for
+    # their points.
+    roles = active[0].roles
+    return f"/c/{active[0].slug}/{'members' if ADMIN in roles else 'organize' if ORGANIZER in roles else 'me'}"
 
 
 def _history_line(fmt: Formats, line: ledger.HistoryLine) -> dict[str, Any]:
@@ -322,9 +370,3 @@ class PageController(Controller):
             later_page=cursor is not None,
             memberships=[m for m in person.memberships if m.status == "active"],
         )
-
-
-# Last, because the admin pages build on render() and the error pages above.
-from points.pages.admin import AdminPages  # noqa: E402
-
-PAGE_HANDLERS = [PageController, AdminPages]

@@ -1,0 +1,18 @@
+"""Every page controller, for points/app.py: kept apart from points/pages/web.py, which every page module imports
+for render() and the error pages, so that importing any one page module first never meets a half-loaded web.py."""
+
+from __future__ import annotations
+
+from points.pages.activities import VolunteerPages
+from points.pages.admin import AdminPages
+from points.pages.earning_settings import EarningSettingsPages
+from points.pages.organize import OrganizePages
+from points.pages.web import PageController
+
+PAGE_HANDLERS = [
+    PageController,  # home, sign-in, 我的积分, the language switch
+    AdminPages,  # the member register and its import, the password page
+    VolunteerPages,  # activities, check-in, my activities, reports (points/pages/activities.py)
+    OrganizePages,  # the organizer's earning pages (points/pages/organize.py)
+    EarningSettingsPages,  # the admin's earning settings (points/pages/earning_settings.py)
+]
