@@ -4,7 +4,7 @@
   and the community, used once. Only their SHA-256 is stored, so a copy of the database pays nothing. Asking for a
   new code (the page refreshes it before it runs out) replaces the member's earlier unused ones. A code the counter
   does not know is told apart: used, expired (or replaced), another community's, or never issued (forged or
-  mistyped); PostgreSQL refuses using a code twice or late underneath (migration 0010).
+  mistyped); PostgreSQL refuses using a code twice or late underneath (migration 0011).
 - **Member cards**: a card number (printed, or its QR) plus a PIN of 4 to 6 digits, hashed with argon2id like a
   password. Five wrong PINs in a row lock the card for 15 minutes; the count lives in the database (its trigger
   sets the lock), so every server process agrees.

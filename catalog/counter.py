@@ -7,7 +7,7 @@ account: the account is the supermarket's because the caller is at its counter, 
 the receipt with its number, clerk and counter, its lines at the prices charged, and one sale movement per good.
 Every rule is checked here first, so a refusal names the good and the problem before anything is written; then
 PostgreSQL checks them again underneath (the wallet's bound, stock never negative, limits, the code used once,
-the clerk's household, the receipt adding up at commit: migration 0010). The same Idempotency-Key returns the
+the clerk's household, the receipt adding up at commit: migration 0011). The same Idempotency-Key returns the
 same receipt and charges nothing again, even when two tries arrive at once.
 """
 

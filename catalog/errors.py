@@ -1,4 +1,4 @@
-"""Exceptions of the points supermarket, and the database's own refusals (SQLSTATE class LS, migration 0010)
+"""Exceptions of the points supermarket, and the database's own refusals (SQLSTATE class LS, migration 0011)
 translated to them. points/errors.py maps each to its HTTP status; every one names the good (or the code, the
 card, the line) and the problem, so the clerk reads what to take out of the basket."""
 

@@ -2,7 +2,7 @@
 moves only by recorded movements (restock, write-off, correction; sales and returns come from the counter).
 
 A good's ``stock`` is never written here: PostgreSQL changes it in the statement that records a movement, under
-the good's row lock, and refuses a movement that would take it below zero (migration 0010). So the stock always
+the good's row lock, and refuses a movement that would take it below zero (migration 0011). So the stock always
 equals the sum of its movements, whatever the service does.
 """
 

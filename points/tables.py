@@ -485,7 +485,7 @@ cap_usage = Table(
     PrimaryKeyConstraint("member_id", "type_id", "period", name="cap_usage_pkey"),
 )
 
-# ---- the points supermarket (catalog/, migration 0010) ------------------------------------------------------------
+# ---- the points supermarket (catalog/, migration 0011) ------------------------------------------------------------
 
 goods = Table(
     "goods",

@@ -404,7 +404,7 @@ def test_every_supermarket_error_has_its_status_and_a_problem_page() -> None:
 
 
 async def test_a_receipt_is_whole_and_nothing_is_added_to_it_later(shop: Shop) -> None:
-    """PostgreSQL's own checks on a receipt (migration 0010): lines and sales only in the receipt's transaction,
+    """PostgreSQL's own checks on a receipt (migration 0011): lines and sales only in the receipt's transaction,
     and at commit the total is the lines', every line left the stock, and the entry took the total."""
     r = await shop.redeem(shop.volunteers[0], [("肥皂", 1)])
     receipt_id, entry_id = await shop.owner.fetchrow(

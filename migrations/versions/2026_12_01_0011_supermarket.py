@@ -18,8 +18,8 @@ What PostgreSQL guards here, beneath the service's own checks (SQLSTATE class LS
   stock as a sale movement, and its ledger entry moved exactly the total from the member's wallet; its lines and
   sales (and a return's lines and movements) can only be written in the transaction that created it.
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0011
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from migrations.script import execute_script
 
-revision: str = "0010"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
