@@ -355,3 +355,18 @@ async def test_an_admin_shops_as_a_member_too_from_their_own_wallet(shop: Shop, 
     assert "可用：0 积分" in text_of(r.text)
     refused = await preview(s, digits_of(r.text))
     assert refused.json()["code"] == "insufficient_points"  # the code is the admin's: their empty wallet pays
+
+
+async def test_a_suspended_member_is_refused_every_shop_page_and_gets_no_code(shop: Shop, browsers: Browsers) -> None:
+    """As the API refuses them (points/auth/access.py): a suspended member pays for nothing and reads nothing here."""
+    s = shop
+    bought = (await s.redeem(s.volunteers[0], [("杯子", 1)])).json()
+    volunteer = await as_(browsers, s, s.volunteers[0])
+    r = await s.client.post(f"{s.url}/members/{s.volunteers[0].member_id}/status", json={"status": "suspended"})
+    assert r.status_code == 200, r.text
+    before = await codes_count(s)
+    for url in ("/pay", "/shop", "/me/receipts", f"/me/receipts/{bought['number']}"):
+        r = await volunteer.get(f"/c/{s.slug}{url}")
+        assert r.status_code == 403, url
+        assert "没有权限" in main_of(r.text)
+    assert await codes_count(s) == before

@@ -176,7 +176,9 @@ class ShopPages(Controller):
         before: Before = None,
     ) -> Template:
         """My receipts, newest first, with what was given back of each."""
-        me = _member_id(access)
+        if access.member_id is None:  # as listMyReceipts: no membership here, no receipts
+            raise NotFound("you are not a member of this community")
+        me = access.member_id
         found = await counter.list_receipts(
             conn, community.id, member_id=me, before_number=before, limit=RECEIPTS_PAGE + 1
         )
@@ -196,7 +198,7 @@ class ShopPages(Controller):
         self, request: HTMXRequest, conn: Conn, access: CurrentAccess, community: CurrentCommunity, number: Number
     ) -> Template:
         """One of my receipts: its lines at the prices charged, and its returns with their reasons."""
-        found = await counter.get_own_receipt(conn, community.id, _member_id(access), number)
+        found = await counter.get_own_receipt(conn, community.id, access.member_id, number)
         by_line = {line.line_no: line for line in found.lines}
         returns = [
             {"r": t, "lines": [(by_line[n].name if n in by_line else str(n), q) for n, q in t.lines]}
