@@ -370,3 +370,21 @@ async def test_a_suspended_member_is_refused_every_shop_page_and_gets_no_code(sh
         assert r.status_code == 403, url
         assert "没有权限" in main_of(r.text)
     assert await codes_count(s) == before
+
+
+async def test_signed_out_elsewhere_the_poll_sends_the_whole_page_to_sign_in(shop: Shop, browsers: Browsers) -> None:
+    """htmx would follow a redirect itself and swap the sign-in page into the code's place: the poll is told to
+    send the page there instead (HX-Redirect), and back to the code page after."""
+    s = shop
+    volunteer = await as_(browsers, s, s.volunteers[0])
+    page = await volunteer.get(f"/c/{s.slug}/pay")
+    volunteer.cookies.clear()  # the session ended (signed out on another phone, a password change)
+    headers = {**HTMX, "HX-Current-URL": f"http://testserver.local/c/{s.slug}/pay"}
+    r = await volunteer.get(f"/c/{s.slug}/pay?shown={shown_id(page.text)}", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["hx-redirect"] == f"/login?next=/c/{s.slug}/pay"
+    assert r.content == b""
+    # without htmx it is the usual redirect
+    r = await volunteer.get(f"/c/{s.slug}/pay")
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/login?next=/c/{s.slug}/pay"
