@@ -7,11 +7,13 @@ without JavaScript the code page reloads itself with the next code and the other
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from catalog import codes
@@ -43,8 +45,12 @@ async def shop_world(admin: Admin, name: str) -> tuple[str, str]:
     grandma = await _ok(await admin.http.post(f"{base}/members", json=body))
     await admin.award(slug, issuance, lihua["wallet_account_id"], 200, "治安巡逻 夜巡")
     await admin.award(slug, issuance, grandma["wallet_account_id"], 60, "邻里互助")
+    picture = io.BytesIO()
+    Image.new("RGB", (320, 240), (210, 180, 120)).save(picture, format="PNG")
+    headers = {"Content-Type": "image/png"}
+    photo = await _ok(await admin.http.post(f"{base}/photos", content=picture.getvalue(), headers=headers))
     for good, stock in (
-        ({"name": "肥皂", "price": 15, "category": "日用品", "barcode": "6901234567892"}, 50),
+        ({"name": "肥皂", "price": 15, "category": "日用品", "barcode": "6901234567892", "photo_id": photo["id"]}, 50),
         ({"name": "杯子", "price": 20, "category": "日用品"}, 30),
         ({"name": "毛巾", "price": 25, "category": "日用品"}, 0),
         ({"name": "大米", "price": 44, "category": "粮油", "unit": "袋", "limit_per_household": 1,
@@ -136,6 +142,9 @@ async def test_a_volunteer_on_a_phone_opens_the_code_sees_it_renew_pays_and_find
     await expect(page.locator(".good", has_text="大米")).to_contain_text("本户：本月还可买 0 袋（限 1 袋）")
     await expect(page.locator(".good", has_text="大米")).to_contain_text("仅剩 2 袋")
     await expect(page.locator(".good", has_text="毛巾")).to_contain_text("已售完")
+    soap_photo = page.locator(".good", has_text="肥皂").get_by_role("img", name="肥皂的照片")
+    await expect(soap_photo).to_be_visible()
+    assert await soap_photo.evaluate("img => img.complete && img.naturalWidth === 320")  # served, re-encoded
     await check_accessible(page, "the catalogue")
     await shoot(page, "shop-catalogue")
     await page.set_viewport_size(PHONE)
