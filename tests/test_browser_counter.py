@@ -80,6 +80,7 @@ async def test_a_volunteer_pays_by_phone_and_the_clerk_rings_up_two_goods_with_t
     counter = f"/c/{slug}/counter"
     await keyboard_sign_in(clerk, server, clerk_phone, counter)
     await expect(clerk.locator("#code")).to_be_focused()  # ready for the scanner
+    await clerk.evaluate("window.__same_page = true")  # htmx swaps the screen; the page itself stays
     await check_accessible(clerk, "the counter, waiting for a code")
     await shoot(clerk, "counter-start")
     await clerk.keyboard.type(digits)  # a scanner types like a keyboard and ends with Enter
@@ -107,6 +108,7 @@ async def test_a_volunteer_pays_by_phone_and_the_clerk_rings_up_two_goods_with_t
     await expect(clerk.locator("#basket-lines")).to_contain_text("陶瓷杯")
     await expect(clerk.locator("#member-name")).to_have_text("刘志强")  # and the member stays identified
     await check_accessible(clerk, "the counter with a refusal")
+    assert await clerk.evaluate("window.__same_page === true"), "each step swapped the screen, no reload"
     await shoot(clerk, "counter-refusal")
     await clerk.locator("#scan").focus()
     await clerk.keyboard.press("Control+A")

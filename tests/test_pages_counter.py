@@ -384,3 +384,27 @@ async def test_the_day_page_shows_the_admin_the_totals_and_the_reconciliation_ag
     assert "1号柜台" in shown
     assert "30" in shown
     assert "小票、库存和账目一致" in shown, shown
+
+
+async def test_a_household_member_pays_for_one_without_a_phone_and_the_receipt_says_proxy(
+    shop: Shop, browsers: Browsers, client: Any, owner_conn: asyncpg.Connection, conn: Any
+) -> None:
+    payer = shop.volunteers[0]  # household 5-000
+    grandma = await person(client, owner_conn, conn, shop.slug, "王奶奶", "5-000", ["volunteer"], signs_in=False)
+    await shop.fund(grandma, 40)
+    c = await clerk_of(shop, browsers)
+    page = await c.get(f"/c/{shop.slug}/counter")
+    page = await press(c, page, code=await shop.code(payer))
+    assert 'id="for_member"' in page.text
+    assert "王奶奶" in page.text.split('id="for_member"', 1)[1].split("</select>", 1)[0]
+    page = await press(c, page, "update", for_member=str(grandma.member_id))
+    assert "王奶奶" in text_of(page.text.split('id="member"', 1)[1].split("</dl>", 1)[0])
+    page = await press(c, page, scan="6901234567892")
+    assert 'id="balance-after">25<' in page.text  # her 40 points, not the payer's
+    done = await press(c, page, "confirm")
+    assert done.status_code == 303, done.text
+    assert await shop.balance(grandma) == 25
+    assert await shop.balance(payer) == 200
+    shown = text_of((await c.get(done.headers["location"])).text)
+    assert "王奶奶" in shown
+    assert "代办" in shown

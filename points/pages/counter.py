@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import QueryParameter
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from catalog import codes, counter, goods, reads_counter
@@ -143,6 +144,7 @@ def counter_url(slug: str, rest: str = "") -> str:
 class CounterPages(Controller):
     path = "/"
     include_in_schema = False
+    request_class = HTMXRequest  # request.htmx: a step posted by htmx gets the screen back, a sale HX-Redirect
     exception_handlers = PAGE_EXCEPTION_HANDLERS
 
     # ---- the counter -------------------------------------------------------------------------------------------
@@ -299,8 +301,10 @@ class CounterPages(Controller):
                 failed = _worded(exc, "counter")
             else:
                 cookies = [] if not label else [_counter_cookie(label)]
-                return Redirect(counter_url(community.slug, f"/receipts/{receipt.number}?done=sale"),
-                                status_code=303, cookies=cookies)  # fmt: skip
+                url = counter_url(community.slug, f"/receipts/{receipt.number}?done=sale")
+                if isinstance(request, HTMXRequest) and request.htmx:  # the whole page goes to the receipt
+                    return Response(content=b"", headers={"HX-Redirect": url}, cookies=cookies)
+                return Redirect(url, status_code=303, cookies=cookies)
         if failed is not None:
             typed["pin"] = ""
         return await self._screen(request, conn, community, access, typed=typed, lines=lines, choices=choices,
