@@ -388,3 +388,19 @@ async def test_signed_out_elsewhere_the_poll_sends_the_whole_page_to_sign_in(sho
     r = await volunteer.get(f"/c/{s.slug}/pay")
     assert r.status_code == 303
     assert r.headers["location"] == f"/login?next=/c/{s.slug}/pay"
+
+
+async def test_my_receipts_come_20_a_page_newest_first(shop: Shop, browsers: Browsers) -> None:
+    s = shop
+    await s.fund(s.volunteers[0], 200)
+    numbers = [(await s.redeem(s.volunteers[0], [("肥皂", 1)])).json()["number"] for _ in range(21)]
+    volunteer = await as_(browsers, s, s.volunteers[0])
+    first = await volunteer.get(f"/c/{s.slug}/me/receipts")
+    shown = [int(n) for n in re.findall(r"/me/receipts/([0-9]+)\"", first.text)]
+    assert shown == sorted(numbers, reverse=True)[:20]
+    more = re.search(r'href="(/c/[^"]+/me/receipts\?before=[0-9]+)"', first.text)
+    assert more, "a link to the earlier ones"
+    second = await volunteer.get(more.group(1))
+    assert [int(n) for n in re.findall(r"/me/receipts/([0-9]+)\"", second.text)] == [min(numbers)]
+    assert "更早的小票" not in main_of(second.text)  # nothing earlier
+    assert "回到最新记录" in main_of(second.text)
