@@ -408,3 +408,39 @@ async def test_a_household_member_pays_for_one_without_a_phone_and_the_receipt_s
     shown = text_of((await c.get(done.headers["location"])).text)
     assert "王奶奶" in shown
     assert "代办" in shown
+
+
+async def test_a_quantity_of_0_takes_the_line_out_and_one_that_is_no_number_is_refused_keeping_the_basket(
+    shop: Shop, browsers: Browsers
+) -> None:
+    c = await clerk_of(shop, browsers, "en")
+    page = await c.get(f"/c/{shop.slug}/counter")
+    page = await press(c, page, code=await shop.code(shop.volunteers[0]))
+    page = await press(c, page, scan="6901234567892")
+    page = await press(c, page, scan="杯子")
+    fields = [(k, v) for k, v in fields_of(page.text) if k != "qty"]
+    bad = await send(c, f"/c/{shop.slug}/counter", [*fields, ("qty", "two"), ("qty", "1"), ("action", "update")])
+    assert bad.status_code == 400
+    assert [v for k, v in fields_of(bad.text) if k == "good"] == [str(shop.goods[n]["id"]) for n in ("肥皂", "杯子")]
+    assert 'role="alert"' in bad.text
+    out = await send(c, f"/c/{shop.slug}/counter", [*fields, ("qty", "0"), ("qty", "1"), ("action", "update")])
+    assert out.status_code == 200
+    assert [v for k, v in fields_of(out.text) if k == "good"] == [str(shop.goods["杯子"]["id"])]
+    assert 'id="total">20<' in out.text
+
+
+async def test_a_card_pin_that_is_no_pin_and_an_unknown_card_are_worded(shop: Shop, browsers: Browsers) -> None:
+    c = await clerk_of(shop, browsers)
+    page = await c.get(f"/c/{shop.slug}/counter")
+    unknown = await press(c, page, card="620100009999")
+    assert unknown.status_code == 404
+    assert "这个社区没有这个号码的会员卡" in text_of(unknown.text)
+    member = shop.volunteers[2]
+    card = {"pin": "2580", "card_number": "620100000098"}
+    assert (await shop.client.post(f"{shop.url}/members/{member.member_id}/card", json=card)).status_code == 201
+    page = await press(c, page, card="620100000098")
+    page = await press(c, page, scan="6901234567892")
+    wrong = await press(c, page, "confirm", pin="12")
+    assert wrong.status_code == 422
+    assert "密码是 4 到 6 位数字" in text_of(wrong.text)
+    assert await shop.balance(member) == 200

@@ -72,6 +72,7 @@ REFUSAL_WORDS = {
     "stock_negative": _("The stock would go below zero."),
     "idempotency_key_reused": _("This screen confirmed another basket already: start with a new customer."),
 }
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 NO_MATCH = _("No good on sale matches “%(scan)s”.")
 
 
@@ -82,6 +83,14 @@ def _worded(exc: Exception, form: str) -> dict[str, Any]:
     data = dict(getattr(exc, "data", {}) or {})
     if failed["code"] == "not_found" and ("good_id" in data or "barcode" in data):
         template = _("No such good in this supermarket: take it out of the basket.")
+    if failed["code"] == "not_found" and "card_number" in data:
+        template = _("No member card with that number in this community: type it again.")
+    if failed["code"] == "wrong_pin" and data.get("attempts_left") is None:
+        template = _("A PIN is 4 to 6 digits: the member types it again.")
+    if template and not set(PLACEHOLDER.findall(template)) <= {"per", "period"} | {
+        k for k, v in data.items() if isinstance(v, str | int)
+    }:
+        template = None  # the database's own refusal (a race) without the good's details: its title and words
     if template:
         failed["words"], failed["detail"] = template, None
         failed["args"] = {
@@ -99,19 +108,26 @@ def _number(text: object, key: str, *, low: int = 1, high: int = 2**31 - 1) -> i
     return int(value)
 
 
-def _basket(form: Typed, goods_ids: list[str], quantities: list[str]) -> list[list[int]]:
-    """The basket the page posted back ([good_id, quantity] in the clerk's order; one line a good)."""
+def _basket(goods_ids: list[str], quantities: list[str]) -> tuple[list[list[int]], Exception | None]:
+    """The basket the page posted back ([good_id, quantity] in the clerk's order; one line a good). A quantity of
+    0 takes the line out; one that is no number keeps the line at 1, with the refusal to show."""
     lines: list[list[int]] = []
-    for n, (good, quantity) in enumerate(zip(goods_ids, quantities, strict=False)):
+    bad: Exception | None = None
+    for good, quantity in zip(goods_ids, quantities, strict=False):
         good_id = _number(good, "lines")
-        how_many = _number(quantity or "1", f"lines[{n}].quantity", high=counter.MAX_QUANTITY)
+        if str(quantity).strip() == "0":
+            continue
+        try:
+            how_many = _number(quantity or "1", "quantity", high=counter.MAX_QUANTITY)
+        except InvalidRequest as exc:
+            bad, how_many = exc, 1
         for line in lines:
             if line[0] == good_id:
                 line[1] += how_many
                 break
         else:
             lines.append([good_id, how_many])
-    return lines
+    return lines, bad
 
 
 def _add(lines: list[list[int]], good_id: int) -> None:
@@ -249,10 +265,13 @@ class CounterPages(Controller):
         if not KEY.fullmatch(str(typed["key"])):
             typed["key"] = new_key()  # a screen without its key starts a basket of its own
         try:
-            lines = _basket(typed, typed["good"], typed["qty"])
-        except InvalidRequest as exc:
+            lines, bad = _basket(typed["good"], typed["qty"])
+        except InvalidRequest as exc:  # a good's id that is no number: not this page's form
             return await self._screen(request, conn, community, access, typed=typed, lines=[],
                                       failed=_worded(exc, "counter"))  # fmt: skip
+        if bad is not None:
+            return await self._screen(request, conn, community, access, typed=typed, lines=lines,
+                                      failed=_worded(bad, "counter"))  # fmt: skip
         scan = str(typed["scan"]).strip()
         choices: list[goods.Good] = []
         failed: dict[str, Any] | None = None
