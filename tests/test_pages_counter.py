@@ -178,6 +178,12 @@ async def test_a_three_item_basket_shows_the_balance_after_and_confirms_once_eve
     assert again.status_code == 303
     assert again.headers["location"] == receipt_url
     assert await shop.balance(member) == 200 - 94
+    # back to the confirmed screen (the browser's Back), one more soap, confirm: that screen has sold once
+    more = [(k, v) for k, v in confirm if k != "qty"] + [("qty", "3"), ("qty", "1"), ("qty", "1")]
+    reused = await send(c, f"/c/{shop.slug}/counter", more)
+    assert reused.status_code == 409
+    assert "这个页面已经结过另一篮" in text_of(reused.text)
+    assert await shop.balance(member) == 200 - 94
     after = await counts(shop)
     assert after[0] == before[0] + 1
     assert after[1] == before[1] + 3
