@@ -26,7 +26,7 @@ from litestar.response import Redirect, Template
 
 from catalog import codes, counter, goods, reads_counter
 from points.auth.errors import InvalidRequest, NotFound
-from points.auth.policy import ADMIN, STREET_ADMIN
+from points.auth.policy import ADMIN, CLERK, STREET_ADMIN
 from points.field_problems import field_problem
 from points.fields import PathId
 from points.pages.organize import Typed, new_key, read_form, refused
@@ -357,7 +357,7 @@ class CounterPages(Controller):
             failed=failed,
             labels=LABELS,
             method_words=METHOD_WORDS,
-            can_return=bool({ADMIN} & access.roles) or "clerk" in access.roles,
+            can_return=bool({ADMIN, CLERK} & access.roles),
         )
 
     @get("/c/{slug:str}/receipts/{number:int}", operation_id="pageReceipt")
