@@ -238,4 +238,20 @@ POLICY: dict[str, Rule] = {
     "pageActivityTypeCreate": ADMINS,
     "pageBudgetAllot": ADMINS,
     "pageApprovalThreshold": ADMINS,
+    # the volunteer's supermarket pages (points/pages/shop.py): as issuePaymentCode, listGoods (for a wallet holder:
+    # limits left are theirs), listMyReceipts and getMyReceipt
+    "pagePay": WALLET_HOLDERS,
+    "pageShop": WALLET_HOLDERS,
+    "pageMyReceipts": WALLET_HOLDERS,
+    "pageMyReceipt": WALLET_HOLDERS,
+    # the clerk's supermarket pages (points/pages/counter.py): as previewBasket/redeemBasket, getReceipt/listReceipts,
+    # returnGoods, listLowStock/moveStock and getReconciliation (the day's totals shown to admins, as getDailyTotals)
+    "pageCounter": COUNTER,
+    "pageCounterStep": COUNTER,
+    "pageReceipt": roles(CLERK, ADMIN, STREET_ADMIN),
+    "pageReceipts": roles(CLERK, ADMIN, STREET_ADMIN),
+    "pageReceiptReturn": COUNTER,
+    "pageStock": COUNTER,
+    "pageStockMove": COUNTER,
+    "pageCounterToday": roles(CLERK, ADMIN, STREET_ADMIN),
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from points.pages.activities import VolunteerPages
 from points.pages.admin import AdminPages
+from points.pages.counter import CounterPages
 from points.pages.earning_settings import EarningSettingsPages
 from points.pages.organize import OrganizePages
+from points.pages.shop import ShopPages
 from points.pages.web import PageController
 
 PAGE_HANDLERS = [
@@ -15,4 +17,6 @@ PAGE_HANDLERS = [
     VolunteerPages,  # activities, check-in, my activities, reports (points/pages/activities.py)
     OrganizePages,  # the organizer's earning pages (points/pages/organize.py)
     EarningSettingsPages,  # the admin's earning settings (points/pages/earning_settings.py)
+    ShopPages,  # the volunteer's supermarket: payment code, catalogue, receipts (points/pages/shop.py)
+    CounterPages,  # the clerk's counter, receipts and returns, stock, the day (points/pages/counter.py)
 ]

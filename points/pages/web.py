@@ -38,7 +38,7 @@ from points.auth import errors as ae
 from points.auth import identity
 from points.auth.access import SESSION_IDLE_S
 from points.auth.identity import Principal
-from points.auth.policy import ADMIN, ORGANIZER
+from points.auth.policy import ADMIN, CLERK, ORGANIZER, VOLUNTEER
 from points.auth.sessions import end_session, start_session
 from points.auth.web import LOGIN_LIMIT
 from points.errors import PROBLEMS, problem_catalog, problem_for
@@ -126,6 +126,11 @@ NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     ("/checkin", _("Check in"), frozenset(), ()),
     ("/me/activities", _("My activities"), frozenset(), ()),
     ("/me/reports", _("Reports"), frozenset(), ("/reports",)),
+    # the supermarket (points/pages/shop.py, counter.py): a wallet holder pays and shops, clerks and admins serve
+    ("/pay", _("Payment code"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ()),
+    ("/shop", _("Points shop"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ("/me/receipts",)),
+    ("/counter", _("Counter"), frozenset({CLERK, ADMIN}), ("/receipts",)),
+    ("/stock", _("Stock"), frozenset({CLERK, ADMIN}), ()),
     ("/organize", _("Organize"), frozenset({ORGANIZER, ADMIN}), ()),
     ("/members", _("Members"), frozenset({ADMIN}), ()),
     ("/settings/earning", _("Points settings"), frozenset({ADMIN}), ()),
@@ -196,6 +201,13 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     """Errors on pages: not signed in goes to the sign-in page (and back after it); anything else is a page
     saying what went wrong, in words, with the status the API would answer."""
     if isinstance(exc, NotAuthorizedException | ae.NotSignedIn):
+        if request.headers.get("hx-request") == "true":
+            # htmx would follow a redirect inside its own request and swap the sign-in page into a fragment (the
+            # payment code's poll, after a sign-out elsewhere): send the whole page there, and back to it after
+            current = urlsplit(request.headers.get("hx-current-url", ""))
+            back = _local(current.path) if current.netloc == request.url.netloc else None
+            page = (back + (f"?{current.query}" if current.query else "")) if back else "/"
+            return Response(b"", status_code=401, headers={"HX-Redirect": f"/login?next={quote(page, safe='/')}"})
         return Redirect(f"/login?next={quote(_here(request), safe='/')}", status_code=303)
     status, code, title = describe(exc)
     if status >= 500:
