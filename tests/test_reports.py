@@ -262,3 +262,15 @@ async def test_a_report_whose_award_was_turned_down_is_verified_again(world: Wor
     assert (mine["state"], mine["decided_by_member_id"], mine["award_state"]) == (
         "verified", world.checker.member_id, "posted",
     )  # fmt: skip
+
+
+async def test_the_api_document_names_every_photo_type_it_serves(world: World) -> None:
+    doc = (await world.client.get("/schema/openapi.json")).json()
+    get_photo = next(
+        op for path in doc["paths"].values() for op in path.values() if op.get("operationId") == "getPhoto"
+    )
+    assert sorted(get_photo["responses"]["200"]["content"]) == sorted(photos.MEDIA_TYPES)
+    # and a PNG uploaded is served as a PNG, as the document says
+    photo = (await upload(world, world.volunteers[0], png(), {"Content-Type": "image/png"})).json()
+    r = await world.call(world.volunteers[0], "GET", f"/photos/{photo['id']}")
+    assert (r.status_code, r.headers["content-type"]) == (200, "image/png")
