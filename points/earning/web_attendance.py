@@ -45,6 +45,7 @@ class CheckInIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class CheckOutIn(msgspec.Struct, forbid_unknown_fields=True):
     code: CheckinCodeText
+    for_member_id: Id | None = None  # 代办, as at check-in
 
 
 class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -181,8 +182,10 @@ class AttendanceController(Controller):
         self, conn: Conn, access: CurrentAccess, activity_id: PathId, slug: FromPath[str], data: JSONBody[CheckOutIn]
     ) -> AttendanceRowOut:
         """Check out by a current code, from your check-in until 30 minutes after the end; once (the organizer
-        corrects a time with markAttendance)."""
-        return _row(await attendance.check_out(conn, access, activity_id, data.code))
+        corrects a time with markAttendance). With ``for_member_id``, someone of your household who has no phone
+        sign-in (代办), as at check-in."""
+        row = await attendance.check_out(conn, access, activity_id, data.code, for_member_id=data.for_member_id)
+        return _row(row)
 
     @get("/attendance", operation_id="listAttendance", responses=problems(400, 401, 403, 404))
     async def list_attendance(
