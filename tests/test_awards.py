@@ -5,12 +5,14 @@ reversal; nobody paid by themselves or their household; two organizers on one bu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from typing import Any
 
 import asyncpg
 import pytest
 
+from points.earning import activities, attendance, awards, budgets, reports, types, web, web_attendance, web_reports
 from tests.earning_world import Person, World, make_world
 
 
@@ -270,3 +272,38 @@ async def test_hours_are_never_spent_at_the_supermarket(world: World) -> None:
     r = await world.client.post(f"{world.url}/entries", json=body, headers=key())
     assert r.status_code == 422, r.text
     assert await world.minutes(world.volunteers[0]) == 90
+
+
+# What an answer computes itself, and what a domain value keeps from the API on purpose.
+ANSWERS = [
+    (web.AwardOut, awards.Award, set(), set()),
+    (web.AwardLineOut, awards.AwardLine, {"capped"}, set()),
+    (web.ActivityTypeOut, types.ActivityType, set(), set()),
+    (web.BudgetOut, budgets.Budget, set(), set()),
+    (web.ActivityOut, activities.Activity, {"places_left"}, {"community_id"}),
+    (web.SignupOut, activities.Signup, set(), set()),
+    (web_reports.ReportOut, reports.Report, set(), set()),
+    (web_attendance.AttendanceRowOut, attendance.AttendanceRow, set(), set()),
+    (web_attendance.AttendanceOut, attendance.Attendance, set(), set()),
+]
+
+
+@pytest.mark.parametrize(("out", "domain", "computed", "kept"), ANSWERS, ids=lambda x: getattr(x, "__name__", ""))
+def test_every_answer_carries_every_field_of_its_domain_value(
+    out: type[Any], domain: type[Any], computed: set[str], kept: set[str]
+) -> None:
+    """A field added to a domain value reaches the API (or is kept back here, on purpose): the answers are made
+    by name (web.from_domain), never by copying fields one by one."""
+    assert set(out.__struct_fields__) - computed == {f.name for f in dataclasses.fields(domain)} - kept
+
+
+def test_an_answer_missing_from_its_domain_value_fails_at_once() -> None:
+    line = awards.AwardLine(member_id=1, display_name="张三", requested_points=5, points=3, minutes=0)
+    assert web.from_domain(web.AwardLineOut, line).capped == 2
+
+    @dataclasses.dataclass
+    class Short:
+        member_id: int
+
+    with pytest.raises(AttributeError):
+        web.from_domain(web.AwardLineOut, Short(1))

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from ledger.model import check_time
 from points.earning import attendance, checkin
 from points.earning.activities import MAX_CAPACITY
+from points.earning.web import from_domain
 from points.fields import NO_NUL_PATTERN, Id, PathId, Timestamp
 from points.openapi import problems
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
@@ -100,20 +101,11 @@ class AttendanceOut(msgspec.Struct):
 
 
 def _row(row: attendance.AttendanceRow) -> AttendanceRowOut:
-    return AttendanceRowOut(**{f: getattr(row, f) for f in AttendanceRowOut.__struct_fields__})
+    return from_domain(AttendanceRowOut, row)
 
 
 def _list(found: attendance.Attendance) -> AttendanceOut:
-    return AttendanceOut(
-        found.activity_id,
-        found.state,
-        found.starts_at,
-        found.ends_at,
-        found.per_hour,
-        found.attendance_confirmed_at,
-        found.confirmed_by_member_id,
-        [_row(r) for r in found.rows],
-    )
+    return from_domain(AttendanceOut, found, rows=[_row(r) for r in found.rows])
 
 
 def qr_svg(text: str) -> bytes:

@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from points import photos
 from points.earning import reports
-from points.earning.web import AwardOut, AwardPoints, award_out
+from points.earning.web import AwardOut, AwardPoints, award_out, from_domain
 from points.fields import BeforeId, Id, PathId
 from points.ledger_web import IdempotencyKey
 from points.openapi import problems, replayed
@@ -74,11 +74,7 @@ class ReportOut(msgspec.Struct):
 
 
 def report_out(r: reports.Report) -> ReportOut:
-    return ReportOut(
-        r.id, r.reporter_member_id, r.reporter_name, r.type_id, r.type_name, r.text, r.place_id, r.photo_id,
-        r.state, r.decided_by_member_id, r.decided_at, r.decision_reason, r.created_at, r.award_id, r.award_state,
-        r.award_points,
-    )  # fmt: skip
+    return from_domain(ReportOut, r)
 
 
 @dataclass
