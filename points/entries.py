@@ -12,6 +12,8 @@ same beneath (LP008, LP009, LP010).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ledger
 from ledger.model import MAX_ID, check_id
 from points.audit import audit_correction
@@ -61,7 +63,7 @@ async def actor_for(conn: ledger.Connection, access: Access, on_behalf_of_member
 
 async def post_entry(conn: ledger.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:
     """Post ``entry`` in the caller's community. One write: the ledger's single posting call."""
-    await _refuse_earning_accounts(conn, access.community_id, entry)
+    await refuse_earning_accounts(conn, access.community_id, entry.lines)
     if entry.kind == "award":
         credited = [line.account_id for line in entry.lines if line.amount > 0]
         await refuse_award_to_own_household(conn, access.community_id, access.member_id, credited)
@@ -103,17 +105,18 @@ async def reverse_entry(
     return posted
 
 
-async def _refuse_earning_accounts(conn: ledger.Connection, community_id: int, entry: ledger.NewEntry) -> None:
-    """Hours accounts are never debited and budget accounts never named by a hand-written entry. Accounts that do
-    not exist here are left to the ledger, which answers unknown_account."""
+async def refuse_earning_accounts(conn: ledger.Connection, community_id: int, lines: Sequence[ledger.Line]) -> None:
+    """Hours accounts are never debited and budget accounts never named by a hand-written entry (or a hold: its
+    account is the debit, its counter account the credit). Accounts that do not exist here are left to the
+    ledger, which answers unknown_account."""
     rows = await conn.fetch(
         "SELECT a.id, a.code, EXISTS (SELECT 1 FROM points.budgets b WHERE b.account_id = a.id) AS budget"
         " FROM ledger.accounts a WHERE a.community_id = $1 AND a.id = ANY($2::bigint[])",
         community_id,
-        [line.account_id for line in entry.lines],
+        [line.account_id for line in lines],
     )
     found = {row["id"]: row for row in rows}
-    for line in entry.lines:
+    for line in lines:
         row = found.get(line.account_id)
         if row is None:
             continue
@@ -127,3 +130,34 @@ async def _refuse_earning_accounts(conn: ledger.Connection, community_id: int, e
                 f"account {line.account_id} ({row['code']}) keeps service hours: they are never spent",
                 account_id=line.account_id,
             )
+
+
+async def place_hold(
+    conn: ledger.Connection,
+    community_id: int,
+    *,
+    account_id: int,
+    counter_account_id: int,
+    amount: int,
+    kind: str,
+    timeout_s: int,
+    idempotency_key: str,
+    memo: str = "",
+    actor: str | None = None,
+) -> ledger.Hold:
+    """A hold through the API, under the same account rules as an entry: posting it debits its account and credits
+    the counter account, so a hold on hours (or on a budget) would be spending them by another door."""
+    direction = (ledger.Line(account_id, -1), ledger.Line(counter_account_id, 1))  # only the signs matter here
+    await refuse_earning_accounts(conn, community_id, direction)
+    return await ledger.place_hold(
+        conn,
+        community_id,
+        account_id=account_id,
+        counter_account_id=counter_account_id,
+        amount=amount,
+        kind=kind,
+        timeout_s=timeout_s,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        actor=actor,
+    )

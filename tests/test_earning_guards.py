@@ -15,7 +15,9 @@ import asyncpg
 import pytest
 
 import ledger
+from points import entries
 from points.earning.periods import community_day
+from points.entries import HoursNotSpent
 from tests.earning_world import Person, World, _person, make_world
 from tests.test_awards import adhoc, key
 
@@ -105,6 +107,24 @@ async def test_postgresql_refuses_a_debit_of_hours_unless_it_reverses(world: Wor
     r = await world.call(None, "POST", f"/awards/{r.json()['id']}/correct", json={"reason": "记错了人"})
     assert r.status_code == 200, r.text
     assert await world.minutes(v) == 0
+
+
+async def test_a_hold_on_hours_is_refused_by_the_service_before_the_database_refuses_its_post(
+    world: World, app: Any
+) -> None:
+    """A hold posted later debits its account: on hours it is a spending by another door. points.entries.place_hold
+    refuses it up front (the API's placeHold is to call it); the database refuses its post regardless."""
+    v = world.volunteers[0]
+    await adhoc(world, world.organizer, v, 5, minutes=90)
+    hours, served = await account(world, f"hours:{v.member_id}"), await account(world, "hours:served")
+    hold = {"counter_account_id": served, "amount": 60, "kind": "transfer", "timeout_s": 900}
+    with pytest.raises(HoursNotSpent):
+        await entries.place_hold(app, world.community_id, account_id=hours, idempotency_key="h1", **hold)
+    placed = await ledger.place_hold(app, world.community_id, account_id=hours, idempotency_key="h2", **hold)
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await ledger.post_hold(app, world.community_id, placed.id, idempotency_key="h3")
+    assert sqlstate_of(refused.value) == "LP008"
+    assert await world.minutes(v) == 90
 
 
 # ---- 2. budgets and awards' entries stay on the award path -------------------------------------------------------
