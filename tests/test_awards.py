@@ -132,6 +132,21 @@ async def test_an_award_above_the_threshold_waits_for_a_second_organizer(world: 
     assert await world.balance(v[1]) == 30
 
 
+async def test_nobody_approves_an_award_paying_their_own_household(world: World) -> None:
+    """The checker is held to the household rule as the maker is: an award waiting for approval that pays someone
+    of the checker's household stays waiting until a third organizer approves it."""
+    await world.client.put(f"{world.url}/earning-settings", json={"approval_threshold": 5})
+    r = await world.client.post(f"{world.url}/members", json={"display_name": "周小敏", "household": "7-101"})
+    relative = Person(r.json()["id"], "", "周小敏")  # of the checker's household (7-101)
+    pending = (await adhoc(world, world.organizer, relative, 10)).json()
+    assert pending["state"] == "pending_approval"
+    r = await world.call(world.checker, "POST", f"/awards/{pending['id']}/approve")
+    assert (r.status_code, r.json()["code"]) == (403, "conflict_of_interest")
+    assert await world.balance(relative) == 0
+    state = await world.owner.fetchval("SELECT state FROM points.awards WHERE id = $1", pending["id"])
+    assert state == "pending_approval"
+
+
 async def test_a_rejected_award_posts_nothing_and_gives_the_caps_back(world: World) -> None:
     v = world.volunteers
     await world.client.put(f"{world.url}/earning-settings", json={"approval_threshold": 5})

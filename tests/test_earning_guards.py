@@ -87,6 +87,13 @@ async def test_hours_can_never_be_spent_at_the_supermarket_points_can(world: Wor
     ):
         r = await post(world, "redemption", lines)
         assert (r.status_code, r.json()["code"]) == (422, "hours_not_spent"), r.text
+    # nor held for a later post (placeHold goes through the same account rules)
+    r = await world.client.post(
+        f"{world.url}/holds",
+        json={"account_id": hours, "counter_account_id": served, "amount": 60, "kind": "transfer", "timeout_s": 900},
+        headers={"Idempotency-Key": "hold-hours-1"},
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "hours_not_spent"), r.text
     assert await world.minutes(v) == 90
 
     # the points the same award paid are spent at the supermarket
