@@ -21,6 +21,7 @@ from ledger import errors as le
 from ledger.model import NO_NUL
 from points.auth import errors as ae
 from points.earning import errors as ee
+from points.entries import AwardEntryNotReversed, BudgetNotPostable, HoursNotSpent
 from points.field_problems import FIELD_CODES, english, field_problem
 from points.fields import NO_NUL_PATTERN
 from points.settings import SettingsError
@@ -72,6 +73,9 @@ EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
     ee.ActivityFull: (409, "The activity is full"),
     ee.AttendanceConfirmed: (409, "The attendance list is confirmed"),
     ee.BudgetOverlap: (409, "Another budget covers part of that period"),
+    HoursNotSpent: (422, "Service hours are never spent"),
+    BudgetNotPostable: (422, "A budget moves only by allotting and awards"),
+    AwardEntryNotReversed: (409, "Correct the award instead"),
 }
 
 CATALOG_STATUS: dict[type[ce.CatalogError], tuple[int, str]] = {

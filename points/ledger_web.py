@@ -472,7 +472,7 @@ class LedgerController(Controller):
         self, here: Here, data: JSONBody[HoldIn], idempotency_key: IdempotencyKey
     ) -> Response[HoldOut]:
         """Reserve points on an account for a later post or void; they expire after timeout_s."""
-        hold = await ledger.place_hold(
+        hold = await entries.place_hold(
             here.conn,
             here.community_id,
             account_id=data.account_id,

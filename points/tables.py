@@ -443,6 +443,7 @@ awards = Table(
     Index("awards_one_per_activity", "activity_id", unique=True, postgresql_where=text("state <> 'rejected'::text")),
     Index("awards_one_per_report", "report_id", unique=True, postgresql_where=text("state <> 'rejected'::text")),
     Index("awards_by_state", "community_id", "state", "id"),
+    Index("awards_by_entry", "entry_id", postgresql_where=text("entry_id IS NOT NULL")),  # migration 0010
 )
 
 award_lines = Table(

@@ -243,9 +243,9 @@ class Place:
             f"{self.base}/activities/{activity_id}/checkin", json={"code": code, **body}, headers=who.headers
         )
 
-    async def check_out(self, who: Person, activity_id: int, code: str) -> httpx.Response:
+    async def check_out(self, who: Person, activity_id: int, code: str, **body: Any) -> httpx.Response:
         return await self.client.post(
-            f"{self.base}/activities/{activity_id}/checkout", json={"code": code}, headers=who.headers
+            f"{self.base}/activities/{activity_id}/checkout", json={"code": code, **body}, headers=who.headers
         )
 
     async def listing(self, activity_id: int) -> dict[str, Any]:
@@ -405,6 +405,27 @@ async def test_proxy_check_in_of_a_phoneless_household_member_is_by_x_for_y(plac
     listed = by_name(await place.listing(patrol))
     assert (listed["刘奶奶"]["method"], listed["刘奶奶"]["recorded_by_name"]) == ("proxy", "刘志强")
     assert (listed["刘志强"]["method"], listed["刘志强"]["recorded_by_name"]) == ("code", "刘志强")
+
+
+async def test_proxy_check_out_of_a_phoneless_household_member(place: Place, conn: Any) -> None:
+    x = await place.member(conn, "刘志强", household="5-103")
+    y = await place.member(conn, "刘爷爷", household="5-103", phone=False)
+    neighbour = await place.member(conn, "隔壁张阿姨", household="5-104")
+    patrol = await place.activity(starts_in=-5 * MINUTE)
+    r = await place.check_in(x, patrol, await place.code(patrol), for_member_id=y.member_id)
+    assert r.status_code == 201, r.text
+    r = await place.check_out(neighbour, patrol, await place.code(patrol), for_member_id=y.member_id)
+    await assert_problem(place.client, r, 403, "forbidden")  # not of the neighbour's household
+    r = await place.check_out(x, patrol, await place.code(patrol), for_member_id=y.member_id)
+    assert r.status_code == 200, r.text
+    assert (r.json()["member_id"], r.json()["method"], r.json()["checked_out_at"] is not None) == (
+        y.member_id, "proxy", True,
+    )  # fmt: skip
+    listed = by_name(await place.listing(patrol))
+    assert listed["刘爷爷"]["checked_out_at"] is not None
+    assert "刘志强" not in listed or listed["刘志强"]["checked_out_at"] is None  # X's own row is untouched
+    r = await place.check_out(x, patrol, await place.code(patrol), for_member_id=y.member_id)
+    await assert_problem(place.client, r, 409, "already_checked_out")
 
 
 async def test_a_walk_in_before_the_start_is_registered_and_a_full_activity_refuses(place: Place, conn: Any) -> None:

@@ -241,3 +241,36 @@ async def test_a_photo_is_not_served_outside_its_community(
     # Nor to someone not signed in.
     r = await world.call(None, "GET", f"/photos/{photo_id}", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401, r.text
+
+
+async def test_a_report_whose_award_was_turned_down_is_verified_again(world: World) -> None:
+    rider = world.volunteers[0]
+    await world.client.put(f"{world.url}/earning-settings", json={"approval_threshold": 1})
+    report_id = (await report(world, rider)).json()["id"]
+    # the report type's 2 points are above the threshold: the award waits, and the second organizer turns it down
+    first = await world.call(world.organizer, "POST", f"/reports/{report_id}/verify", json={}, headers=key())
+    assert (first.status_code, first.json()["state"]) == (201, "pending_approval"), first.text
+    r = await world.call(world.checker, "POST", f"/awards/{first.json()['id']}/reject", json={"reason": "分数太高"})
+    assert (r.status_code, r.json()["state"]) == (200, "rejected"), r.text
+    # a new verification with fewer points: a new award, posted at once
+    again = await world.call(world.checker, "POST", f"/reports/{report_id}/verify", json={"points": 1}, headers=key())
+    assert again.status_code == 201, again.text
+    assert (again.json()["state"], again.json()["replayed"]) == ("posted", False)
+    assert again.json()["id"] != first.json()["id"]
+    assert await world.balance(rider) == 1
+    mine = next(x for x in (await world.call(rider, "GET", "/me/reports")).json() if x["id"] == report_id)
+    assert (mine["state"], mine["decided_by_member_id"], mine["award_state"]) == (
+        "verified", world.checker.member_id, "posted",
+    )  # fmt: skip
+
+
+async def test_the_api_document_names_every_photo_type_it_serves(world: World) -> None:
+    doc = (await world.client.get("/schema/openapi.json")).json()
+    get_photo = next(
+        op for path in doc["paths"].values() for op in path.values() if op.get("operationId") == "getPhoto"
+    )
+    assert sorted(get_photo["responses"]["200"]["content"]) == sorted(photos.MEDIA_TYPES)
+    # and a PNG uploaded is served as a PNG, as the document says
+    photo = (await upload(world, world.volunteers[0], png(), {"Content-Type": "image/png"})).json()
+    r = await world.call(world.volunteers[0], "GET", f"/photos/{photo['id']}")
+    assert (r.status_code, r.headers["content-type"]) == (200, "image/png")

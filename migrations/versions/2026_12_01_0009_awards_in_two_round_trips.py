@@ -163,14 +163,18 @@ BEGIN
     maker AS (
         SELECT m.display_name, m.household_id FROM (SELECT 1) one
           LEFT JOIN points.members m ON m.id = p_maker AND m.community_id = p_community_id),
+    -- The hours account's code as a column of its own: under row-level security a join clause that computes it
+    -- ('hours:' || id, not leakproof) is kept above the policy's filter, never an index condition, and every
+    -- lookup would read all the community's accounts.
+    wanted AS MATERIALIZED (SELECT w.id, 'hours:' || w.id::text AS hours_code FROM unnest(v_members) w (id)),
     payees AS (
         SELECT m.id, m.display_name, m.status, m.household_id,
                EXISTS (SELECT 1 FROM ledger.accounts h
-                        WHERE h.community_id = p_community_id AND h.code = 'hours:' || m.id) AS has_hours,
+                        WHERE h.community_id = p_community_id AND h.code = w.hours_code) AS has_hours,
                used.day AS used_day, used.month AS used_month,
                (SELECT t.minutes FROM points.attendance t
                  WHERE p_activity_id IS NOT NULL AND t.activity_id = p_activity_id AND t.member_id = m.id) AS minutes
-          FROM unnest(v_members) w (id)
+          FROM wanted w
           JOIN points.members m ON m.id = w.id AND m.community_id = p_community_id
           CROSS JOIN LATERAL (
               SELECT (sum(u.points) FILTER (WHERE length(u.period) = 10))::integer AS day,
@@ -213,16 +217,18 @@ BEGIN
         RAISE EXCEPTION 'award % is not pending', p_award_id USING ERRCODE = 'LP004';
     END IF;
     IF v_award.total_points > 0 OR v_award.total_minutes > 0 THEN
+        -- The hours accounts' codes as a column (see award_plan: an index lookup under row-level security).
+        WITH hours AS MATERIALIZED (
+            SELECT 'hours:' || l.member_id::text AS code, l.minutes FROM points.award_lines l
+             WHERE l.award_id = p_award_id AND l.minutes > 0)
         SELECT array_agg(x.account_id ORDER BY x.account_id), array_agg(x.amount ORDER BY x.account_id)
           INTO v_ids, v_amounts
           FROM (SELECT m.wallet_account_id AS account_id, l.points::bigint AS amount
                   FROM points.award_lines l JOIN points.members m ON m.id = l.member_id
                  WHERE l.award_id = p_award_id AND l.points > 0
                 UNION ALL
-                SELECT h.id, l.minutes::bigint
-                  FROM points.award_lines l
-                  JOIN ledger.accounts h ON h.community_id = l.community_id AND h.code = 'hours:' || l.member_id
-                 WHERE l.award_id = p_award_id AND l.minutes > 0
+                SELECT h.id, x.minutes::bigint
+                  FROM hours x JOIN ledger.accounts h ON h.community_id = v_award.community_id AND h.code = x.code
                 UNION ALL
                 SELECT v_award.budget_account_id, -v_award.total_points::bigint WHERE v_award.total_points > 0
                 UNION ALL

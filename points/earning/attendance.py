@@ -324,9 +324,12 @@ async def check_in(
         return await _one(conn, activity, member_id)
 
 
-async def check_out(conn: ledger.Connection, access: Access, activity_id: int, code: str) -> AttendanceRow:
+async def check_out(
+    conn: ledger.Connection, access: Access, activity_id: int, code: str, *, for_member_id: int | None = None
+) -> AttendanceRow:
     """Check out by the code on the screen (a current one: nobody checks out from home hours later), from the
-    check-in until 30 minutes after the end; once."""
+    check-in until 30 minutes after the end; once. With ``for_member_id``, 代办 as at check-in: a member of one's
+    household without a phone sign-in."""
     member_id = _caller(access)
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
@@ -340,6 +343,9 @@ async def check_out(conn: ledger.Connection, access: Access, activity_id: int, c
             "check-outs are taken",
         )
         _require_code(activity, code, now)
+        if for_member_id is not None and for_member_id != member_id:
+            await _proxied(conn, access, for_member_id)
+            member_id = for_member_id
         row = await conn.fetchrow(
             "SELECT checked_in_at, checked_out_at FROM points.attendance WHERE activity_id = $1 AND member_id = $2",
             activity_id,

@@ -34,6 +34,7 @@ from points.earning.errors import BudgetExhausted, NoBudget, WrongState, transla
 from points.earning.periods import COMMUNITY_TZ, community_day
 from points.earning.types import ActivityType
 from points.field_problems import field_problem
+from points.members import service as members
 
 MAX_AWARD_POINTS = 100_000
 MAX_MINUTES = 1440
@@ -228,15 +229,9 @@ def _cap_room(activity_type: ActivityType, payee: asyncpg.Record) -> int | None:
 
 
 async def _refuse_conflicts(conn: ledger.Connection, community_id: int, member_id: int, paid: Sequence[int]) -> None:
-    """Nobody makes or approves an award that pays themselves or their household."""
-    own = await conn.fetch(
-        "SELECT o.id FROM points.members me JOIN points.members o ON o.community_id = me.community_id"
-        " AND (o.id = me.id OR (me.household_id IS NOT NULL AND o.household_id = me.household_id))"
-        " WHERE me.id = $1 AND me.community_id = $2",
-        member_id,
-        community_id,
-    )
-    hit = sorted({r["id"] for r in own} & set(paid))
+    """Nobody approves an award that pays themselves or their household (the members service reads who that is)."""
+    own = await members.own_household(conn, community_id, member_id)
+    hit = sorted({m for m, _ in own} & set(paid))
     if hit:
         raise ConflictOfInterest("nobody awards points to themselves or to their own household", member_ids=hit)
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-from points.auth.errors import ConflictOfInterest
+from points.auth.errors import ConflictOfInterest, Forbidden, InvalidRequest
 
 
 class EarningError(Exception):
@@ -95,6 +95,10 @@ _BY_SQLSTATE: dict[str, type[Exception]] = {
     "LP005": WrongState,  # full: the service puts the member on the waiting list before it gets here
     "LP006": NotNow,
     "LP007": AttendanceConfirmed,
+    # migration 0010's guards: the service refuses each first (points/entries.py, attendance.py); a 4xx, not a 500,
+    # if ever one is reached. LP008-LP010 come from the generic entries API, whose errors live in points/entries.py.
+    "LP011": InvalidRequest,  # attendance minutes above the schedule
+    "LP012": Forbidden,  # 代办 for someone outside one's household
 }
 
 

@@ -206,20 +206,24 @@ async def verify_report(
     conn: ledger.Connection, access: Access, report_id: int, *, points: int | None, idempotency_key: str
 ) -> awards.Award:
     """Verify and award, in one transaction. A retry (the same key, or the report verified already) answers the
-    report's award, replayed, and posts nothing."""
+    report's award, replayed, and posts nothing. A report whose award was rejected is verified again."""
     verifier = _member(access)
     community_id = access.community_id
     async with ledger.transaction(conn):
         await ledger.enter(conn, community_id)
         row = await _locked(conn, community_id, report_id)
         _not_own(row, verifier)
+        again = False
         if row["state"] == "verified":
             award_id = await conn.fetchval(
                 "SELECT id FROM points.awards WHERE report_id = $1 AND state <> 'rejected'", report_id
             )
             if award_id is not None:
                 return await awards.get_award(conn, community_id, award_id, replayed=True)
-        if row["state"] != "submitted":
+            # Its award was turned down (maker-checker): the report still stands, so it is verified anew, by
+            # whoever verifies it now, and awarded again (the old award stays, rejected, with its reason).
+            again = True
+        if row["state"] != "submitted" and not again:
             raise WrongState(f"the report is {row['state']}: only a submitted one is verified", state=row["state"])
         if await conn.fetchval(
             "SELECT 1 FROM points.awards WHERE community_id = $1 AND idempotency_key = $2",

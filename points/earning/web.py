@@ -7,7 +7,7 @@ Attendance (check-in codes, check-in/out, the organizer's list) has its own modu
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
@@ -228,38 +228,34 @@ class HoursOut(msgspec.Struct):
     next_star_hours: int | None
 
 
+Out = TypeVar("Out", bound=msgspec.Struct)
+
+
+def from_domain(cls: type[Out], value: Any, **given: Any) -> Out:
+    """An answer struct from a domain value, field by field by name (``given`` for the fields it computes): a
+    field the struct declares and the value lacks fails at once, and a new field needs no copying by hand."""
+    return cls(**{f: given[f] if f in given else getattr(value, f) for f in cls.__struct_fields__})
+
+
 def type_out(t: types.ActivityType) -> ActivityTypeOut:
-    return ActivityTypeOut(
-        t.id, t.code, t.name, t.default_points, t.points_per_hour, t.cap_per_day, t.cap_per_month, t.active
-    )
+    return from_domain(ActivityTypeOut, t)
 
 
 def budget_out(b: budgets.Budget) -> BudgetOut:
-    return BudgetOut(b.id, b.period, b.starts_on, b.ends_on, b.account_id, b.allotted, b.spent, b.left)
+    return from_domain(BudgetOut, b)
 
 
 def activity_out(a: activities.Activity) -> ActivityOut:
     left = None if a.capacity is None else max(0, a.capacity - a.registered)
-    return ActivityOut(
-        a.id, a.type_id, a.type_name, a.title, a.description, a.place_id, a.starts_at, a.ends_at, a.capacity,
-        a.reward_points, a.per_hour, a.organizer_member_id, a.organizer_name, a.state, a.attendance_confirmed_at,
-        a.cancel_reason, a.registered, a.waitlisted, a.checked_in, left,
-    )  # fmt: skip
+    return from_domain(ActivityOut, a, places_left=left)
 
 
 def signup_out(s: activities.Signup) -> SignupOut:
-    return SignupOut(s.activity_id, s.member_id, s.status, s.position, s.signed_up_at)
+    return from_domain(SignupOut, s)
 
 
 def award_out(a: awards.Award) -> AwardOut:
-    return AwardOut(
-        a.id, a.kind, a.state, a.activity_id, a.report_id, a.type_id, a.type_name, a.reason, a.award_on,
-        a.budget_period, a.made_by_member_id, a.made_by_name, a.approved_by_member_id, a.decided_at,
-        a.decision_reason, a.entry_id, a.total_points, a.total_minutes, a.created_at, a.corrected,
-        [AwardLineOut(x.member_id, x.display_name, x.requested_points, x.points, x.capped, x.minutes)
-         for x in a.lines],
-        a.replayed,
-    )  # fmt: skip
+    return from_domain(AwardOut, a, lines=[from_domain(AwardLineOut, x) for x in a.lines])
 
 
 def _created(award: awards.Award) -> Response[AwardOut]:

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from ledger.model import check_time
 from points.earning import attendance, checkin
 from points.earning.activities import MAX_CAPACITY
+from points.earning.web import from_domain
 from points.fields import NO_NUL_PATTERN, Id, PathId, Timestamp
 from points.openapi import problems
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
@@ -45,6 +46,7 @@ class CheckInIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class CheckOutIn(msgspec.Struct, forbid_unknown_fields=True):
     code: CheckinCodeText
+    for_member_id: Id | None = None  # 代办, as at check-in
 
 
 class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -99,20 +101,11 @@ class AttendanceOut(msgspec.Struct):
 
 
 def _row(row: attendance.AttendanceRow) -> AttendanceRowOut:
-    return AttendanceRowOut(**{f: getattr(row, f) for f in AttendanceRowOut.__struct_fields__})
+    return from_domain(AttendanceRowOut, row)
 
 
 def _list(found: attendance.Attendance) -> AttendanceOut:
-    return AttendanceOut(
-        found.activity_id,
-        found.state,
-        found.starts_at,
-        found.ends_at,
-        found.per_hour,
-        found.attendance_confirmed_at,
-        found.confirmed_by_member_id,
-        [_row(r) for r in found.rows],
-    )
+    return from_domain(AttendanceOut, found, rows=[_row(r) for r in found.rows])
 
 
 def qr_svg(text: str) -> bytes:
@@ -181,8 +174,10 @@ class AttendanceController(Controller):
         self, conn: Conn, access: CurrentAccess, activity_id: PathId, slug: FromPath[str], data: JSONBody[CheckOutIn]
     ) -> AttendanceRowOut:
         """Check out by a current code, from your check-in until 30 minutes after the end; once (the organizer
-        corrects a time with markAttendance)."""
-        return _row(await attendance.check_out(conn, access, activity_id, data.code))
+        corrects a time with markAttendance). With ``for_member_id``, someone of your household who has no phone
+        sign-in (代办), as at check-in."""
+        row = await attendance.check_out(conn, access, activity_id, data.code, for_member_id=data.for_member_id)
+        return _row(row)
 
     @get("/attendance", operation_id="listAttendance", responses=problems(400, 401, 403, 404))
     async def list_attendance(

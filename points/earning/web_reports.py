@@ -10,14 +10,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from points import photos
 from points.earning import reports
-from points.earning.web import AwardOut, AwardPoints, award_out
+from points.earning.web import AwardOut, AwardPoints, award_out, from_domain
 from points.fields import BeforeId, Id, PathId
 from points.ledger_web import IdempotencyKey
 from points.openapi import problems, replayed
@@ -74,11 +74,7 @@ class ReportOut(msgspec.Struct):
 
 
 def report_out(r: reports.Report) -> ReportOut:
-    return ReportOut(
-        r.id, r.reporter_member_id, r.reporter_name, r.type_id, r.type_name, r.text, r.place_id, r.photo_id,
-        r.state, r.decided_by_member_id, r.decided_at, r.decision_reason, r.created_at, r.award_id, r.award_state,
-        r.award_points,
-    )  # fmt: skip
+    return from_domain(ReportOut, r)
 
 
 @dataclass
@@ -92,6 +88,18 @@ class PhotoBodyOperation(Operation):
             description=f"A JPEG, PNG or WebP image of at most {photos.MAX_UPLOAD_BYTES} bytes.",
             required=True,
         )
+
+
+@dataclass
+class PhotoOperation(Operation):
+    """A photo is served as what it is stored as (JPEG, PNG or WebP); Litestar documents one media type per
+    handler, so the 200 names the three."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {media: OpenAPIMediaType(schema=binary) for media in photos.MEDIA_TYPES}
 
 
 class ReportsController(Controller):
@@ -118,6 +126,7 @@ class ReportsController(Controller):
         "/photos/{photo_id:int}",
         operation_id="getPhoto",
         media_type="image/jpeg",
+        operation_class=PhotoOperation,
         responses=problems(400, 401, 403, 404),
     )
     async def get_photo(self, conn: Conn, community: CurrentCommunity, photo_id: PathId) -> Response[bytes]:

@@ -379,24 +379,28 @@ async def list_places(conn: ledger.Connection, community_id: int) -> list[Place]
     return [Place(r["id"], r["level"], r["name"], r["parent_id"]) for r in rows]
 
 
+async def own_household(conn: ledger.Connection, community_id: int, member_id: int) -> list[tuple[int, int]]:
+    """(member id, wallet account id) of the member and everyone of their household: whom they may not award.
+    The one reading of that rule, for the generic entries API and for the awards' maker and checker."""
+    await ledger.enter(conn, community_id)
+    rows = await conn.fetch(
+        "SELECT o.id, o.wallet_account_id FROM points.members me "
+        "JOIN points.members o ON o.community_id = me.community_id "
+        "AND (o.id = me.id OR (me.household_id IS NOT NULL AND o.household_id = me.household_id)) "
+        "WHERE me.id = $1 AND me.community_id = $2",
+        member_id,
+        community_id,
+    )
+    return [(r["id"], r["wallet_account_id"]) for r in rows]
+
+
 async def refuse_award_to_own_household(
     conn: ledger.Connection, community_id: int, actor_member_id: int | None, credited_account_ids: list[int]
 ) -> None:
     """An award may not credit the awarding member's wallet or any wallet of their household."""
     if actor_member_id is None or not credited_account_ids:
         return
-    await ledger.enter(conn, community_id)
-    own: list[int] = [
-        r["wallet_account_id"]
-        for r in await conn.fetch(
-            "SELECT o.wallet_account_id FROM points.members me "
-            "JOIN points.members o ON o.community_id = me.community_id "
-            "AND (o.id = me.id OR (me.household_id IS NOT NULL AND o.household_id = me.household_id)) "
-            "WHERE me.id = $1 AND me.community_id = $2",
-            actor_member_id,
-            community_id,
-        )
-    ]
+    own = [wallet for _, wallet in await own_household(conn, community_id, actor_member_id)]
     hit = sorted(set(own) & set(credited_account_ids))
     if hit:
         raise ConflictOfInterest("nobody awards points to themselves or to their own household", account_ids=hit)
