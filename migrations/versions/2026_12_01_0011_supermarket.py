@@ -19,7 +19,7 @@ What PostgreSQL guards here, beneath the service's own checks (SQLSTATE class LS
   sales (and a return's lines and movements) can only be written in the transaction that created it.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from migrations.script import execute_script
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
