@@ -231,6 +231,9 @@ async def test_each_role_signs_in_and_lands_on_its_page(browser: Browser, server
             await expect(page.get_by_role("heading", level=1)).to_contain_text("成员")
         elif role == "organizer":  # an organizer's, the activities they run
             await expect(page).to_have_url(f"{server}/c/{slug}/organize")
+        elif role == "clerk":  # a clerk's, the counter
+            await expect(page).to_have_url(f"{server}/c/{slug}/counter")
+            await expect(page.get_by_role("heading", level=1)).to_contain_text("收银台")
         else:
             await expect(page).to_have_url(f"{server}/c/{slug}/me")
             await expect(page.get_by_role("heading", level=1)).to_contain_text("我的积分")

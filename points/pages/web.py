@@ -106,6 +106,14 @@ def _local(path: str) -> str | None:
     return None
 
 
+def _back_on_this_site(request: Request[Any, Any, Any], url: str) -> str:
+    """The path and query of ``url`` when it is a page of this site (a Referer, htmx's current URL), else the home
+    page: never another site."""
+    parts = urlsplit(url)
+    back = _local(parts.path) if parts.netloc == request.url.netloc else None
+    return (back + (f"?{parts.query}" if parts.query else "")) if back else "/"
+
+
 def _here(request: Request[Any, Any, Any]) -> str:
     """The page being read, to come back to (after the language switch, after signing in). A form's POST address is
     no page (its GET answers 405): a refused form re-rendered by a POST comes back to the page the form was on, its
@@ -113,9 +121,7 @@ def _here(request: Request[Any, Any, Any]) -> str:
     if request.method in ("GET", "HEAD"):
         query = request.url.query
         return request.url.path + (f"?{query}" if query else "")
-    referer = urlsplit(request.headers.get("referer", ""))
-    back = _local(referer.path) if referer.netloc == request.url.netloc else None
-    return (back + (f"?{referer.query}" if referer.query else "")) if back else "/"
+    return _back_on_this_site(request, request.headers.get("referer", ""))
 
 
 # The sections of a community's pages (the nav of base.html): (path under /c/{slug}, words, roles that see it
@@ -204,9 +210,7 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         if request.headers.get("hx-request") == "true":
             # htmx would follow a redirect inside its own request and swap the sign-in page into a fragment (the
             # payment code's poll, after a sign-out elsewhere): send the whole page there, and back to it after
-            current = urlsplit(request.headers.get("hx-current-url", ""))
-            back = _local(current.path) if current.netloc == request.url.netloc else None
-            page = (back + (f"?{current.query}" if current.query else "")) if back else "/"
+            page = _back_on_this_site(request, request.headers.get("hx-current-url", ""))
             return Response(b"", status_code=401, headers={"HX-Redirect": f"/login?next={quote(page, safe='/')}"})
         return Redirect(f"/login?next={quote(_here(request), safe='/')}", status_code=303)
     status, code, title = describe(exc)
@@ -251,17 +255,19 @@ def _lang_cookie(locale: str) -> Cookie:
 
 def _landing(person: identity.Person, wanted: str) -> str:
     """After signing in: where the person was going, else their one community (its member register for an admin,
-    the organizer's dashboard for an organizer, 我的积分 for everyone else), else the home page."""
+    the organizer's dashboard for an organizer, the counter for a clerk, 我的积分 for everyone else), else the home
+    page."""
     local = _local(wanted)
     if local and local not in ("/login", "/logout"):
         return local
     active = [m for m in person.memberships if m.status == "active"]
     if len(active) != 1:
         return "/"
-    # An admin's work is the member register, an organizer's the activities they run; everyone else comes for
-    # their points.
+    # An admin's work is the member register, an organizer's the activities they run, a clerk's the counter;
+    # everyone else comes for their points.
     roles = active[0].roles
-    return f"/c/{active[0].slug}/{'members' if ADMIN in roles else 'organize' if ORGANIZER in roles else 'me'}"
+    work = "members" if ADMIN in roles else "organize" if ORGANIZER in roles else "counter" if CLERK in roles else "me"
+    return f"/c/{active[0].slug}/{work}"
 
 
 def _history_line(fmt: Formats, line: ledger.HistoryLine) -> dict[str, Any]:
