@@ -131,3 +131,24 @@ async def proxied(conn: ledger.Connection, community_id: int, member_id: int) ->
         member_id,
     )
     return [Member(**dict(r)) for r in rows]
+
+
+async def receipts_of_entries(
+    conn: ledger.Connection, community_id: int, member_id: int, entry_ids: Sequence[int]
+) -> dict[int, int]:
+    """The receipt number behind each of these ledger entries of the member's wallet: a redemption's own receipt,
+    and for a return the receipt it gave back from (我的积分 links each history line to its receipt). By the
+    member's receipts (their index), so a page of history costs one small read."""
+    if not entry_ids:
+        return {}
+    await ledger.enter(conn, community_id)
+    rows = await conn.fetch(
+        "SELECT r.entry_id, r.number FROM points.receipts r"
+        " WHERE r.community_id = $1 AND r.member_id = $2 AND r.entry_id = ANY($3::bigint[])"
+        " UNION ALL SELECT t.entry_id, r.number FROM points.receipts r JOIN points.returns t ON t.receipt_id = r.id"
+        " WHERE r.community_id = $1 AND r.member_id = $2 AND t.entry_id = ANY($3::bigint[])",
+        community_id,
+        member_id,
+        list(entry_ids),
+    )
+    return {r["entry_id"]: r["number"] for r in rows}

@@ -346,6 +346,28 @@ async def test_my_receipts_list_mine_only_and_a_receipt_shows_its_lines_and_retu
     assert "Clerk: 陈店员" in text_of(r.text)
 
 
+async def test_my_points_links_a_redemption_and_its_return_to_the_receipt(shop: Shop, browsers: Browsers) -> None:
+    """我的积分's history: the line a basket took and the line its return gave back both lead to the receipt; a
+    line of another kind (the award that paid for it) leads nowhere, and another member's receipt is never linked."""
+    s = shop
+    mine = (await s.redeem(s.volunteers[0], [("肥皂", 2)])).json()
+    theirs = (await s.redeem(s.volunteers[1], [("杯子", 1)])).json()
+    soap_line = mine["lines"][0]["line_no"]
+    body = {"reason": "包装破损", "lines": [{"line_no": soap_line, "quantity": 1}]}
+    r = await s.call(s.clerk, "POST", f"/receipts/{mine['number']}/returns", json=body,
+                     headers={"Idempotency-Key": key()})  # fmt: skip
+    assert r.status_code == 201, r.text
+    volunteer = await as_(browsers, s, s.volunteers[0])
+    page = (await volunteer.get(f"/c/{s.slug}/me")).text
+    link = f'href="/c/{s.slug}/me/receipts/{mine["number"]}"'
+    assert page.count(link) == 2  # the redemption and the return
+    assert f"小票 {mine['number']}" in text_of(page)
+    assert f'/me/receipts/{theirs["number"]}"' not in page
+    rows = re.findall(r'<li class="line">(.*?)</li>', page, re.S)
+    assert len(rows) > 2  # the line that paid the wallet in, too
+    assert sum("/me/receipts/" in row for row in rows) == 2  # ...which leads to no receipt
+
+
 async def test_an_admin_shops_as_a_member_too_from_their_own_wallet(shop: Shop, browsers: Browsers) -> None:
     """The operator opened the community as its admin, a member with a wallet of their own (and no points)."""
     s = shop

@@ -32,6 +32,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import ledger
+from catalog import reads_shop
 from points import wallet
 from points.audit import audit
 from points.auth import errors as ae
@@ -270,8 +271,9 @@ def _landing(person: identity.Person, wanted: str) -> str:
     return f"/c/{active[0].slug}/{work}"
 
 
-def _history_line(fmt: Formats, line: ledger.HistoryLine) -> dict[str, Any]:
+def _history_line(fmt: Formats, line: ledger.HistoryLine, receipt: int | None = None) -> dict[str, Any]:
     return {
+        "receipt": receipt,  # the supermarket receipt this line paid or got back from, linked on the page
         "what": line.memo or KIND_WORDS.get(line.kind, line.kind),
         "translate": not line.memo,
         "day": fmt.day(line.effective_at),
@@ -372,10 +374,13 @@ class PageController(Controller):
         found = await wallet.own_balance(conn, access)
         page = await wallet.own_history(conn, access, cursor=cursor, limit=HISTORY_PAGE)
         fmt = Formats(choose_locale(request.cookies.get(LANG_COOKIE)))
-        lines = [_history_line(fmt, ln) for ln in page.lines]
+        receipts = await reads_shop.receipts_of_entries(
+            conn, access.community_id, access.member_id or 0, [ln.entry_id for ln in page.lines]
+        )
+        lines = [_history_line(fmt, ln, receipts.get(ln.entry_id)) for ln in page.lines]
         more = f"/c/{community.slug}/me?cursor={quote(page.next_cursor)}" if page.next_cursor else None
         if request.htmx:  # "more" pressed with JavaScript on: the next rows only, appended in place
-            return render(request, "_history_rows.html", lines=lines, more=more)
+            return render(request, "_history_rows.html", community=community, lines=lines, more=more)
         principal: Principal = request.user
         person = await identity.person(conn, principal)
         return render(
