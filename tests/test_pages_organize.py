@@ -448,6 +448,29 @@ async def test_an_adhoc_award_above_the_threshold_waits_the_maker_cannot_approve
     assert "没有待审批的奖励" in text_of((await checker.get(approvals)).text)
 
 
+async def test_the_dashboard_counts_only_the_awards_one_may_approve(world: World, browsers: Browsers) -> None:
+    """Waiting awards the reader made, or that pay the reader's household, are another organizer's to decide: the
+    dashboard's "for you to approve" leaves them out."""
+    w = world
+    await w.client.put(f"{w.url}/earning-settings", json={"approval_threshold": 5})
+    r = await w.client.post(f"{w.url}/members", json={"display_name": "周小敏", "household": "7-101"})
+    relative = r.json()["id"]  # of the checker's household
+    for member_id, reason in ((w.volunteers[0].member_id, "调解纠纷"), (relative, "调解漏水")):
+        body = {"member_id": member_id, "type_id": w.types["mediation"]["id"], "points": 10, "reason": reason}
+        made = await w.call(w.organizer, "POST", "/awards", json=body, headers={"Idempotency-Key": f"dash-{member_id}"})
+        assert (made.status_code, made.json()["state"]) == (201, "pending_approval"), made.text
+
+    def waiting(page: str) -> str:
+        found = re.search(r'id="approvals-waiting">(\d+)<', page)
+        assert found, page
+        return found.group(1)
+
+    checker = await as_(browsers, w, w.checker)
+    assert waiting((await checker.get(f"/c/{w.slug}/organize")).text) == "1"  # not the one paying 周小敏
+    maker = await as_(browsers, w, w.organizer)
+    assert waiting((await maker.get(f"/c/{w.slug}/organize")).text) == "0"  # both are the maker's own
+
+
 async def test_an_adhoc_award_without_a_reason_or_member_is_refused_in_words(world: World, browsers: Browsers) -> None:
     w = world
     c = await as_(browsers, w, w.organizer)

@@ -46,3 +46,20 @@ async def award_of_activity(conn: ledger.Connection, community_id: int, activity
     if award_id is None:
         return None
     return await awards.get_award(conn, community_id, award_id)
+
+
+async def approvable_count(conn: ledger.Connection, community_id: int, member_id: int | None) -> int:
+    """How many awards wait for this organizer's approval: pending, made by someone else, and paying nobody of
+    their own household (awards.approve refuses those to them: another organizer must decide)."""
+    await ledger.enter(conn, community_id)
+    found: int = await conn.fetchval(
+        "SELECT count(*) FROM points.awards w WHERE w.community_id = $1 AND w.state = 'pending_approval'"
+        " AND w.made_by_member_id IS DISTINCT FROM $2 AND NOT EXISTS ("
+        "  SELECT 1 FROM points.award_lines l JOIN points.members o ON o.id = l.member_id"
+        "  JOIN points.members me ON me.id = $2 AND me.community_id = o.community_id"
+        "  WHERE l.award_id = w.id AND (o.id = me.id OR (me.household_id IS NOT NULL"
+        "   AND o.household_id = me.household_id)))",
+        community_id,
+        member_id,
+    )
+    return found

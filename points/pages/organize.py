@@ -268,7 +268,7 @@ class OrganizePages(Controller):
             state_words=STATE_WORDS,
             award_state_words=AWARD_STATE_WORDS,
             reports_waiting=len(waiting_reports),
-            approvals_waiting=len([a for a in pending if a.made_by_member_id != person_of(access)]),
+            approvals_waiting=await reads_organize.approvable_count(conn, community.id, person_of(access)),
             mine_waiting=len([a for a in pending if a.made_by_member_id == person_of(access)]),
             made=made,
             admin=is_admin(access),
