@@ -1,7 +1,8 @@
 """Ledger benchmark: our posting paths against pgbench's TPC-B-like yardstick on the same PostgreSQL.
 
     .venv/bin/python bench/ledger.py [--duration S] [--quick] [--client auto|wrk|asyncio]
-                                     [--plan-cache-mode MODE] [--keep]
+                                     [--plan-cache-mode MODE] [--keep] [--no-awards]
+                                     [--only supermarket]
 
 Uses DATABASE_URL if set (it must be able to create databases: the run drops
 and recreates ``linli_bench`` and ``linli_bench_tpcb`` on that server), else an
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import http.client
 import itertools
 import json
@@ -24,6 +26,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -80,6 +83,13 @@ SMALL_AWARD = 10  # attendees of each activity awarded in figure 8
 # Figure 8 awards activities seeded beforehand, one award each: enough for this many awards per second per
 # community over the run and its warm-up (the run fails, saying so, if they ran out).
 AWARDS_PER_SECOND_SEEDED = 250
+COUNTERS = 8  # figures 9 and 10: clerks, each at a counter of their own on one connection
+SHOP_GOODS = 100  # goods on the shelves; a spread basket is 3 distinct ones at random
+SHOP_MEMBERS = 1_000  # shoppers; the codes of a run go round them, so a wallet is rarely in two baskets at once
+SHOP_STOCK = 1_000_000  # units of each good restocked in the seed: no basket fails on stock
+# Payment codes issued (by SQL, as the app role) right before each basket run: enough for this many baskets per
+# second over the run (the run fails, saying so, if they ran out). A code lives at most 10 minutes (0011).
+BASKETS_PER_SECOND_SEEDED = 800
 
 # Targets (issue 2): ratios to pgbench TPC-B TPS from the same run, except hot (to spread) and reads.
 TARGET_SPREAD = 0.75  # post_entry via pgbench, at least this x TPC-B
@@ -90,6 +100,9 @@ TARGET_READ = 1.2  # balance read p50 with 1M postings, at most this x with 1k
 # Targets (issue 10): awards through HTTP against the figures above.
 TARGET_BIG_AWARD = 0.5  # postings/s awarding a 1,000-attendee activity, at least this x the batch entry (4)
 TARGET_SMALL_AWARDS = 0.8  # awards/s of 10-person activities, 8 communities at once, at least this x HTTP (3)
+# Target (issue 11): 3-item baskets at 8 counters into one supermarket account, at least this x HTTP (3). The
+# hot-good run (10) has no target of its own; it is reported beside 9.
+TARGET_BASKETS = 0.8
 
 _tags = itertools.count(1)  # makes every load run's idempotency keys distinct
 
@@ -296,6 +309,18 @@ class Fixture:
     token: str  # a device token of the community's admin: the HTTP run calls the API as a real client does
     big: AwardSet | None = None  # figure 7: activities of BIG_AWARD attendees, in this community
     small: list[AwardSet] = field(default_factory=list)  # figure 8: one per community
+    shop: Shop | None = None  # figures 9 and 10
+
+
+@dataclass
+class Shop:
+    """A community of its own with a supermarket: clerks at their counters, funded shoppers, stocked goods."""
+
+    slug: str
+    community_id: int
+    tokens: list[str]  # the clerks' device tokens, one per counter
+    members: list[int]  # shoppers' member ids (each funded with FUNDING points)
+    first_good: int  # goods first_good .. first_good + SHOP_GOODS - 1, price 1 each
 
 
 @dataclass
@@ -311,7 +336,9 @@ class AwardSet:
     attendees: int
 
 
-def prepare(server: Server, plan_cache_mode: str | None, duration: int = 0, big_awards: int = 0) -> Fixture:
+def prepare(
+    server: Server, plan_cache_mode: str | None, duration: int = 0, big_awards: int = 0, shop: bool = True
+) -> Fixture:
     """Fresh databases: TPC-B's own (pgbench -i), and ours (migrated, then seeded as the app role)."""
     for name in (TPCB_DB, BENCH_DB):
         recreate_database(server, name)
@@ -328,6 +355,11 @@ def prepare(server: Server, plan_cache_mode: str | None, duration: int = 0, big_
             f"7/8 seeded {fixture.big.count if fixture.big else 0} + "
             f"{sum(a.count for a in fixture.small):,} activities in {time.monotonic() - started:.0f}s"
         )
+    if shop:
+        started = time.monotonic()
+        fixture.shop = asyncio.run(_seed_shop(server))
+        step(f"9/10 seeded a supermarket: {COUNTERS} clerks, {SHOP_MEMBERS:,} shoppers, {SHOP_GOODS} goods in "
+             f"{time.monotonic() - started:.0f}s")  # fmt: skip
     # As autovacuum would have by the time a community is busy. It matters more than usual here: the
     # posting functions plan once per session (plan_cache_mode = force_generic_plan), so a session whose
     # first call met tables without statistics would keep a plan made for empty tables.
@@ -479,6 +511,61 @@ async def _award_set(
     if ids != list(range(ids[0], ids[0] + len(ids))):
         raise RuntimeError("activity ids are not contiguous; the award runs pick activities by id range")
     return AwardSet(slug, cid, token, ids[0], len(ids), attendees)
+
+
+async def _seed_shop(server: Server) -> Shop:
+    """Figures 9 and 10's supermarket, as the app role through the tables' own triggers: COUNTERS clerks (device
+    tokens), SHOP_MEMBERS shoppers funded from the community's issuance, SHOP_GOODS goods at 1 point restocked by
+    movements. Payment codes are issued per run (_issue_codes): they expire."""
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        community = await ledger.create_community(conn, "bench-shop", "基准超市社区")
+        cid = community.id
+        await ledger.enter(conn, cid)
+        issuance = await ledger.open_account(conn, cid, "issuance", normal_side="debit", lower_bound=None)
+        tokens, clerks = [], []
+        for n in range(1, COUNTERS + 1):
+            clerk = await create_member(
+                conn, cid, actor_person_id=None, display_name=f"基准收银员 {n}", phone=f"1900000{n + 200:04d}",
+                roles=("clerk",),
+            )  # fmt: skip
+            assert clerk.person_id is not None
+            principal = Principal(person_id=clerk.person_id, is_operator=False, via="session")
+            token, _ = await create_token(conn, principal, kind="device", name="bench", days=1, community_id=cid)
+            tokens.append(token)
+            clerks.append(clerk.id)
+        shoppers = await conn.fetch(
+            "SELECT (m).id, (m).wallet_account_id FROM"
+            " (SELECT points.add_member($1, '基准顾客 ' || g, NULL, NULL, NULL) AS m FROM generate_series(1, $2) g) s",
+            cid,
+            SHOP_MEMBERS,
+        )
+        lines = [ledger.Line(issuance.id, -FUNDING * len(shoppers))]
+        lines += [ledger.Line(r["wallet_account_id"], FUNDING) for r in shoppers]
+        await ledger.post_entry(conn, cid, ledger.NewEntry("award", tuple(lines), "bench:shop-funding"))
+        async with conn.transaction():
+            goods = [
+                r["id"]
+                for r in await conn.fetch(
+                    "INSERT INTO points.goods (community_id, name, category, price, low_stock_at)"
+                    " SELECT $1, '基准商品 ' || g, '基准', 1, 0 FROM generate_series(1, $2) g ORDER BY g RETURNING id",
+                    cid,
+                    SHOP_GOODS,
+                )
+            ]
+            await conn.execute(
+                "INSERT INTO points.stock_movements (community_id, good_id, kind, quantity, reason, member_id)"
+                " SELECT $1, g, 'restock', $3, 'bench', $4 FROM unnest($2::bigint[]) g ORDER BY g",
+                cid,
+                goods,
+                SHOP_STOCK,
+                clerks[0],
+            )
+        if goods != list(range(goods[0], goods[0] + len(goods))):
+            raise RuntimeError("good ids are not contiguous; bench/basket.lua picks goods by id range")
+        return Shop(community.slug, cid, tokens, [r["id"] for r in shoppers], goods[0])
+    finally:
+        await conn.close()
 
 
 # Bulk history for the read test, written as the database owner. Each entry moves 1 point from
@@ -692,6 +779,117 @@ def _big_awards(server: Server, port: int, a: AwardSet) -> LoadResult:
     )
 
 
+def http_baskets(server: Server, fixture: Fixture, duration: int, warmup: int) -> tuple[LoadResult, LoadResult]:
+    """9 and 10 on one `points serve`: COUNTERS clerks confirming 3-item baskets at once (wrk, one connection
+    each), spread over the goods, then with one hot good in every basket. The warm-up starts at ONE counter: the
+    service opens the community's supermarket account on the first redemption, and 8 first baskets at once
+    race to open it (all but one answered 409 duplicate_code; catalog.counter.supermarket_account, issue 11), so
+    the first basket goes alone, then the 8 counters warm up (the pool opens its connections)."""
+    assert fixture.shop is not None
+    if shutil.which("wrk") is None:
+        raise SystemExit("figures 9 and 10 need wrk (apt-get install -y wrk)")
+    with (
+        tempfile.TemporaryDirectory(prefix="linli-bench-serve-") as log_dir,
+        points_serve(server, Path(log_dir)) as port,
+    ):
+        work = Path(log_dir)
+        _wrk_baskets(server, port, fixture.shop, 1, work, hot=False, counters=1)
+        _wrk_baskets(server, port, fixture.shop, warmup, work, hot=False)
+        checkpoint(server)
+        spread = _wrk_baskets(server, port, fixture.shop, duration, work, hot=False)
+        checkpoint(server)
+        hot = _wrk_baskets(server, port, fixture.shop, duration, work, hot=True)
+    return spread, hot
+
+
+_codes_issued = itertools.count()  # the shoppers' codes go round them across runs
+
+
+async def _issue_codes(server: Server, shop: Shop, count: int) -> list[str]:
+    """Payment codes as `POST …/me/payment-code` stores them (only the SHA-256, 10 minutes, the most the table
+    allows), in bulk. Code k belongs to shopper k mod SHOP_MEMBERS: the COUNTERS baskets in flight at once are
+    paid from distinct wallets, as a queue of different shoppers would be."""
+    codes = [f"{secrets.randbelow(10**18):018d}" for _ in range(count)]
+    members = [shop.members[next(_codes_issued) % len(shop.members)] for _ in codes]
+    conn = await server.connect(BENCH_DB, role=APP_ROLE)
+    try:
+        await ledger.enter(conn, shop.community_id)
+        await conn.execute(
+            "INSERT INTO points.payment_codes (community_id, member_id, code_hash, expires_at)"
+            " SELECT $1, m, h, now() + interval '10 minutes' FROM unnest($2::bigint[], $3::bytea[]) AS t(m, h)",
+            shop.community_id,
+            members,
+            [hashlib.sha256(c.encode()).digest() for c in codes],
+        )
+    finally:
+        await conn.close()
+    return codes
+
+
+def _wrk_baskets(
+    server: Server, port: int, shop: Shop, duration: int, work: Path, *, hot: bool, counters: int = COUNTERS
+) -> LoadResult:
+    """One wrk thread and connection per counter, each confirming its next basket when the last is answered;
+    then every check: no failed request, one receipt per request, 3 sale movements per receipt, and every good's
+    stock the sum of its movements."""
+    codes = asyncio.run(_issue_codes(server, shop, BASKETS_PER_SECOND_SEEDED * duration + 100))
+    codes_file = work / f"codes-{next(_tags)}.txt"
+    codes_file.write_text("\n".join(codes) + "\n")
+    last = int(server.fetchval("SELECT coalesce(max(id), 0) FROM points.receipts"))
+    url = f"http://127.0.0.1:{port}/api/v1/communities/{shop.slug}/counter/redemptions"
+    cmd = ["wrk", "-t", str(counters), "-c", str(counters), "-d", f"{duration}s", "--timeout", "10s"]
+    cmd += ["-s", str(BENCH / "basket.lua"), url, "--", str(codes_file), str(shop.first_good), str(SHOP_GOODS)]
+    cmd += [str(shop.first_good if hot else 0), str(next(_tags)), *shop.tokens[:counters]]
+    done_run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = re.search(r"^BENCH_JSON (.*)$", done_run.stdout, re.MULTILINE)
+    if done_run.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed:\n{done_run.stdout}\n{done_run.stderr}")
+    stats = json.loads(found.group(1))
+    if stats["errors"]:
+        raise RuntimeError(f"wrk saw {stats['errors']} failed baskets:\n{done_run.stdout}")
+    ok = stats["requests"]
+    time.sleep(0.5)  # the baskets in flight when wrk stopped are answered (and committed) by now
+    written = int(
+        server.fetchval(
+            "SELECT count(*) FROM points.receipts WHERE id > $1 AND community_id = $2", last, shop.community_id
+        )
+    )
+    if written < ok:
+        raise RuntimeError(
+            f"baskets: {ok} requests succeeded but {written} receipts were written: the seeded payment codes ran out"
+            " (raise BASKETS_PER_SECOND_SEEDED)"
+        )
+    # Requests still in flight when wrk stops may be confirmed without being counted.
+    if written > ok + counters:
+        raise RuntimeError(f"baskets: {ok} requests succeeded but {written} receipts were written")
+    unsold = int(
+        server.fetchval(
+            "SELECT count(*) FROM points.receipts r WHERE r.id > $1 AND r.community_id = $2 AND (SELECT count(*)"
+            " FROM points.stock_movements m WHERE m.receipt_id = r.id AND m.kind = 'sale' AND m.quantity = -1) <> 3",
+            last,
+            shop.community_id,
+        )
+    )
+    if unsold:
+        raise RuntimeError(f"baskets: {unsold} receipts without exactly 3 sale movements")
+    off = int(
+        server.fetchval(
+            "SELECT count(*) FROM points.goods g WHERE g.community_id = $1 AND g.stock <>"
+            " (SELECT coalesce(sum(m.quantity), 0) FROM points.stock_movements m WHERE m.good_id = g.id)",
+            shop.community_id,
+        )
+    )
+    if off:
+        raise RuntimeError(f"baskets: {off} goods' stock is not the sum of their movements")
+    return LoadResult(
+        ok / (stats["duration_us"] / 1e6),
+        ok,
+        f"wrk, {counters} connections; receipts = requests, stock = movements",
+        stats["p50_us"] / 1000,
+        stats["p99_us"] / 1000,
+    )
+
+
 def _wrk(port: int, path: str, fixture: Fixture, duration: int) -> LoadResult:
     cmd = ["wrk", "-t", str(THREADS), "-c", str(CLIENTS), "-d", f"{duration}s", "--timeout", "10s"]
     cmd += ["-s", str(BENCH / "transfer.lua"), f"http://127.0.0.1:{port}{path}", "--"]
@@ -898,6 +1096,8 @@ class Writes:
     library: LoadResult  # 3a: the same transfers through the Python ledger library, without HTTP
     big_award: LoadResult | None = None  # 7: postings/s awarding 1,000-attendee activities through HTTP
     small_awards: LoadResult | None = None  # 8: awards/s, 8 communities' organizers at once through HTTP
+    baskets: LoadResult | None = None  # 9: 3-item baskets/s at 8 counters through HTTP, goods spread
+    hot_baskets: LoadResult | None = None  # 10: the same, one good in every basket
 
     @property
     def yardstick(self) -> float:
@@ -960,7 +1160,22 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
              _r(w.small_awards.rate / y), f"{_r(ratio)} x HTTP (3)", *_verdict(ratio, at_least=TARGET_SMALL_AWARDS),
              f"{w.small_awards.note}; p50 {w.small_awards.p50_ms:.1f} ms, p99 {w.small_awards.p99_ms:.1f} ms")
         )  # fmt: skip
+    if w.baskets is not None and w.hot_baskets is not None:
+        rows += basket_rows(y, w.http, w.baskets, w.hot_baskets)
     return rows
+
+
+def basket_rows(y: float, http: LoadResult, spread: LoadResult, hot: LoadResult) -> list[tuple[str, ...]]:
+    """9 against the HTTP single transfer (3); 10 beside it, with no target of its own."""
+    r9, r10 = spread.rate / http.rate, hot.rate / http.rate
+    return [
+        (f"9 HTTP baskets, {COUNTERS} counters x 3 goods", f"{spread.rate:,.0f} baskets/s", _r(spread.rate / y),
+         f"{_r(r9)} x HTTP (3)", *_verdict(r9, at_least=TARGET_BASKETS),
+         f"{spread.note}; p50 {spread.p50_ms:.1f} ms, p99 {spread.p99_ms:.1f} ms"),
+        ("10 same, one hot good in every basket", f"{hot.rate:,.0f} baskets/s", _r(hot.rate / y),
+         f"{_r(r10)} x HTTP (3)", "context", "",
+         f"{_r(hot.rate / spread.rate)} x 9; p50 {hot.p50_ms:.1f} ms, p99 {hot.p99_ms:.1f} ms"),
+    ]  # fmt: skip
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
@@ -987,6 +1202,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench databases on DATABASE_URL's server")
     parser.add_argument("--no-awards", action="store_true", help="skip figures 7 and 8 (the earning awards)")
+    parser.add_argument(
+        "--only",
+        choices=("supermarket",),
+        default=None,
+        help="supermarket: only figures 1, 3 (the yardsticks) and 9, 10 (the counter's baskets)",
+    )
     return parser.parse_args()
 
 
@@ -1029,10 +1250,40 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
         big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
         step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
         step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
+    baskets = hot_baskets = None
+    if fixture.shop is not None:
+        baskets, hot_baskets = _run_baskets(server, fixture, duration)
     # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    return Writes(tpcb_runs, spread, hot, batch, http, library, big_award, small_awards)
+    return Writes(tpcb_runs, spread, hot, batch, http, library, big_award, small_awards, baskets, hot_baskets)
+
+
+def _run_baskets(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult]:
+    baskets, hot_baskets = http_baskets(server, fixture, duration, max(1, duration // 10))
+    step(f"9 HTTP baskets, {COUNTERS} counters: {baskets.rate:,.0f} baskets/s")
+    step(f"10 HTTP baskets, one hot good: {hot_baskets.rate:,.0f} baskets/s")
+    return baskets, hot_baskets
+
+
+def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str) -> list[tuple[str, ...]]:
+    """--only supermarket: the TPC-B yardstick (before and after), the HTTP single transfer (3), then 9 and 10."""
+    tpcb_runs = [tpcb(server, duration)]
+    step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
+    http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
+    step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
+    baskets, hot_baskets = _run_baskets(server, fixture, duration)
+    tpcb_runs.append(tpcb(server, duration))
+    step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
+    y = statistics.fmean(r.rate for r in tpcb_runs)
+    runs = ", ".join(f"{r.rate:,.0f}" for r in tpcb_runs)
+    return [
+        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
+        ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
+         *_verdict(http.rate / y, at_least=TARGET_HTTP),
+         f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
+        *basket_rows(y, http, baskets, hot_baskets),
+    ]  # fmt: skip
 
 
 def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
@@ -1073,17 +1324,22 @@ def main() -> None:
         context.append(f"postgres {server.version} ({server.kind}); pgbench {server.pgbench}")
         print("\n".join(context), flush=True)
         step(f"preparing: pgbench -i -s {TPCB_SCALE} in {TPCB_DB}; migrating and seeding {BENCH_DB}")
-        big_awards = 0 if args.no_awards else (3 if args.quick else BIG_AWARDS)
+        only_shop = args.only == "supermarket"
+        big_awards = 0 if args.no_awards or only_shop else (3 if args.quick else BIG_AWARDS)
         fixture = prepare(server, args.plan_cache_mode, duration, big_awards)
         context.append(f"settings: {server_settings(server)}")
         context.append(f"runs of {duration}s, {CLIENTS} clients, pgbench -j {THREADS}; load average at start {_load()}")
-        writes = run_writes(server, fixture, duration, args.client)
-        reads = run_reads(server, fixture, big, QUICK_READS if args.quick else READS)
+        if only_shop:
+            rows = run_supermarket(server, fixture, duration, args.client)
+        else:
+            writes = run_writes(server, fixture, duration, args.client)
+            reads = run_reads(server, fixture, big, QUICK_READS if args.quick else READS)
+            rows = summary_rows(writes, reads, big_label)
         context.append(f"load average at end {_load()}")
         if server.kind == "DATABASE_URL" and not args.keep:
             for name in (BENCH_DB, TPCB_DB):
                 drop_database(server, name)
-    print("\n" + "\n".join(context) + "\n\n" + table(summary_rows(writes, reads, big_label)))
+    print("\n" + "\n".join(context) + "\n\n" + table(rows))
 
 
 def _load() -> str:
