@@ -390,9 +390,17 @@ async def supermarket_account(conn: ledger.Connection, community_id: int) -> int
     ledger and never a row every redemption waits on), opened on first use."""
     found = await ledger.find_account(conn, community_id, SUPERMARKET)
     if found is None:
-        found = await ledger.open_account(
-            conn, community_id, SUPERMARKET, name="积分超市", normal_side="credit", lower_bound=None
-        )
+        try:
+            async with ledger.transaction(conn):  # a savepoint: losing the race below leaves the basket's own
+                found = await ledger.open_account(
+                    conn, community_id, SUPERMARKET, name="积分超市", normal_side="credit", lower_bound=None
+                )
+        except ledger.errors.DuplicateCode:
+            # Two counters' first baskets at once: the other opened it and committed first (our insert waited for
+            # it), so it is there to read now. Without this the second basket was refused with duplicate_code.
+            found = await ledger.find_account(conn, community_id, SUPERMARKET)
+            if found is None:
+                raise
     return found.id
 
 

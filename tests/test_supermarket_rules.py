@@ -13,6 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ledger
+from catalog import counter
+from points import db
 from tests.supermarket_world import Shop, key, make_shop, person
 
 
@@ -133,6 +136,37 @@ async def test_two_counters_selling_the_last_unit_at_once_sell_it_once(shop: Sho
     assert await shop.supermarket() == 12
     moved = await shop.owner.fetchval("SELECT sum(quantity) FROM points.stock_movements WHERE good_id = $1", last["id"])
     assert moved == 0
+
+
+async def test_two_first_baskets_at_once_open_the_supermarket_account_once(shop: Shop, engine: Any) -> None:
+    """The supermarket account is opened by a community's first basket. Two counters' first baskets at once: the
+    one whose insert waited for the other's commit reads the account the other opened, inside its own
+    transaction (it was refused with duplicate_code), and both credit the one account."""
+    opened = "SELECT count(*) FROM ledger.accounts WHERE community_id = $1 AND code = 'supermarket'"
+    assert await shop.owner.fetchval(opened, shop.community_id) == 0  # nothing sold here yet
+    cid = shop.community_id
+    async with db.connection(engine) as first, db.connection(engine) as second:
+
+        async def second_basket() -> tuple[int, int]:
+            async with ledger.transaction(second):
+                await ledger.enter(second, cid)
+                account = await counter.supermarket_account(second, cid)
+                still_good: int = await second.fetchval("SELECT 1")  # its transaction can go on writing
+                return account, still_good
+
+        try:
+            async with ledger.transaction(first):
+                await ledger.enter(first, cid)
+                mine = await counter.supermarket_account(first, cid)
+                theirs = asyncio.create_task(second_basket())
+                await asyncio.sleep(0.3)  # the second's insert waits on the first's uncommitted account
+                assert not theirs.done()
+            # the first has committed: the second's insert is refused, and it reads the first's account
+            assert await theirs == (mine, 1)
+        finally:
+            await ledger.leave(first)
+            await ledger.leave(second)
+    assert await shop.owner.fetchval(opened, shop.community_id) == 1
 
 
 async def test_one_payment_code_shown_twice_at_once_pays_once(shop: Shop) -> None:
