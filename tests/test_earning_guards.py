@@ -319,6 +319,20 @@ async def test_postgresql_refuses_the_maker_approving_their_own_award(world: Wor
     assert (await world.balance(world.volunteers[0]), await world.budget_left()) == (5, 995)
 
 
+async def test_postgresql_refuses_posting_above_the_threshold_without_a_checker(world: World, app: Any) -> None:
+    """The service makes an award above the approval threshold pending; PostgreSQL refuses to post one without a
+    second organizer regardless (what a service that forgot the threshold would do)."""
+    await world.client.put(f"{world.url}/earning-settings", json={"approval_threshold": 4})
+    async with app.transaction():
+        award_id = await _pending_award(world, app, world.volunteers[0], 5, type_code="mediation")
+    with pytest.raises(asyncpg.PostgresError, match="approval threshold") as refused:
+        await app.execute("SELECT points.post_award($1, NULL)", award_id)
+    assert sqlstate_of(refused.value) == "LP004"
+    assert (await world.balance(world.volunteers[0]), await world.budget_left()) == (0, 1000)
+    await app.execute("SELECT points.post_award($1, $2)", award_id, world.checker.member_id)  # approved: posts
+    assert (await world.balance(world.volunteers[0]), await world.budget_left()) == (5, 995)
+
+
 async def test_postgresql_refuses_a_registration_beyond_capacity(world: World, app: Any) -> None:
     activity_id = await _activity(world, capacity=1)
     insert = (

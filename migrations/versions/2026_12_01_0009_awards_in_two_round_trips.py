@@ -216,6 +216,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'award % is not pending', p_award_id USING ERRCODE = 'LP004';
     END IF;
+    -- The approval threshold, the second time (the service decides pending first): posted with no checker, no
+    -- line may pay more than it.
+    IF p_approved_by IS NULL AND EXISTS (
+        SELECT 1 FROM points.award_lines l JOIN points.earning_settings s ON s.community_id = v_award.community_id
+         WHERE l.award_id = p_award_id AND s.approval_threshold IS NOT NULL AND l.points > s.approval_threshold) THEN
+        RAISE EXCEPTION 'award % pays more than the approval threshold: a second organizer approves it', p_award_id
+            USING ERRCODE = 'LP004';
+    END IF;
     IF v_award.total_points > 0 OR v_award.total_minutes > 0 THEN
         -- The hours accounts' codes as a column (see award_plan: an index lookup under row-level security).
         WITH hours AS MATERIALIZED (
