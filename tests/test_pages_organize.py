@@ -442,6 +442,7 @@ async def test_an_adhoc_award_above_the_threshold_waits_the_maker_cannot_approve
     checker = await as_(browsers, w, w.checker)
     theirs = await checker.get(approvals)
     assert f"/awards/{award_id}/approve" in theirs.text
+    assert "志愿者1" in text_of(theirs.text)  # whom it pays, from its lines
     r = await post_form(checker, approvals, f"/c/{w.slug}/organize/awards/{award_id}/approve")
     assert r.status_code == 303, r.text
     assert await w.balance(w.volunteers[1]) == 30

@@ -107,16 +107,24 @@ async def get_award(conn: ledger.Connection, community_id: int, award_id: int, *
     row = await conn.fetchrow(_SELECT + " WHERE w.id = $1 AND w.community_id = $2", award_id, community_id)
     if row is None:
         raise NotFound(f"no award {award_id} in this community", award_id=award_id)
-    lines = await conn.fetch(
-        "SELECT l.member_id, m.display_name, l.requested_points, l.points, l.minutes FROM points.award_lines l"
-        " JOIN points.members m ON m.id = l.member_id WHERE l.award_id = $1 ORDER BY l.member_id",
-        award_id,
+    lines = await _lines_of(conn, [award_id])
+    return Award(**{name: row[name] for name in _FIELDS}, lines=lines.get(award_id, ()), replayed=replayed)
+
+
+async def _lines_of(conn: ledger.Connection, award_ids: list[int]) -> dict[int, tuple[AwardLine, ...]]:
+    """The lines of these awards, in member order: one read for one award or for a page of them."""
+    rows = await conn.fetch(
+        "SELECT l.award_id, l.member_id, m.display_name, l.requested_points, l.points, l.minutes"
+        " FROM points.award_lines l JOIN points.members m ON m.id = l.member_id"
+        " WHERE l.award_id = ANY($1::bigint[]) ORDER BY l.award_id, l.member_id",
+        award_ids,
     )
-    return Award(
-        **{name: row[name] for name in _FIELDS},
-        lines=tuple(AwardLine(**dict(line)) for line in lines),
-        replayed=replayed,
-    )
+    found: dict[int, list[AwardLine]] = {}
+    for r in rows:
+        found.setdefault(r["award_id"], []).append(
+            AwardLine(r["member_id"], r["display_name"], r["requested_points"], r["points"], r["minutes"])
+        )
+    return {award_id: tuple(lines) for award_id, lines in found.items()}
 
 
 async def list_awards(
@@ -127,8 +135,10 @@ async def list_awards(
     member_id: int | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    with_lines: bool = False,
 ) -> list[Award]:
-    """Newest first; ``member_id`` keeps the awards that pay that member (their own list)."""
+    """Newest first; ``member_id`` keeps the awards that pay that member (their own list); ``with_lines`` reads
+    their lines too, in one more read for all of them."""
     await ledger.enter(conn, community_id)
     rows = await conn.fetch(
         _SELECT + " WHERE w.community_id = $1 AND ($2::text IS NULL OR w.state = $2)"
@@ -140,7 +150,8 @@ async def list_awards(
         before_id,
         limit,
     )
-    return [Award(**{name: r[name] for name in _FIELDS}) for r in rows]
+    lines = await _lines_of(conn, [r["id"] for r in rows]) if with_lines and rows else {}
+    return [Award(**{name: r[name] for name in _FIELDS}, lines=lines.get(r["id"], ())) for r in rows]
 
 
 async def approval_threshold(conn: ledger.Connection, community_id: int) -> int | None:

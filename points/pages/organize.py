@@ -784,8 +784,7 @@ class OrganizePages(Controller):
         failed: dict[str, Any] | None = None,
         failed_award: int | None = None,
     ) -> Template:
-        pending = await awards.list_awards(conn, community.id, state="pending_approval", limit=100)
-        waiting = [await awards.get_award(conn, community.id, a.id) for a in pending]
+        waiting = await awards.list_awards(conn, community.id, state="pending_approval", limit=100, with_lines=True)
         failed = failed or {}
         return render(
             request,
