@@ -36,6 +36,7 @@ from points.earning.web import ActivitiesController, AwardsController, EarningSe
 from points.earning.web_attendance import AttendanceController
 from points.earning.web_reports import ReportsController
 from points.errors import internal_error_handler, problem_catalog, problem_details_plugin
+from points.expiry.web import ExpiryController
 from points.jobs.worker import Worker
 from points.ledger_web import (
     CommunitiesController,
@@ -200,6 +201,7 @@ def create_app(
             LedgerController,
             *MEMBER_CONTROLLERS,
             WalletController,
+            ExpiryController,
             EarningSetupController,
             ActivitiesController,
             AwardsController,

@@ -20,6 +20,7 @@ from points.audit import audit_correction
 from points.auth.access import Access
 from points.auth.errors import Forbidden, InvalidRequest
 from points.earning.errors import EarningError
+from points.expiry.errors import ExpiryEntryNotReversed, ExpiryNotPostable
 from points.members.service import get_member, refuse_award_to_own_household
 
 ACT_FOR_OTHERS = frozenset({"organizer", "admin"})
@@ -63,6 +64,8 @@ async def actor_for(conn: ledger.Connection, access: Access, on_behalf_of_member
 
 async def post_entry(conn: ledger.Connection, access: Access, entry: ledger.NewEntry) -> ledger.PostedEntry:
     """Post ``entry`` in the caller's community. One write: the ledger's single posting call."""
+    if entry.kind == "expiry":
+        raise ExpiryNotPostable("entries of kind expiry are posted by the expiry job only", kind=entry.kind)
     await refuse_earning_accounts(conn, access.community_id, entry.lines)
     if entry.kind == "award":
         credited = [line.account_id for line in entry.lines if line.amount > 0]
@@ -85,6 +88,12 @@ async def reverse_entry(
         award_id = await conn.fetchval(
             "SELECT id FROM points.awards WHERE community_id = $1 AND entry_id = $2", access.community_id, entry_id
         )
+        if await conn.fetchval(
+            "SELECT kind = 'expiry' FROM ledger.entries WHERE community_id = $1 AND id = $2",
+            access.community_id,
+            entry_id,
+        ):
+            raise ExpiryEntryNotReversed(f"entry {entry_id} is an expiry: expired points are never given back")
         if award_id is not None:
             raise AwardEntryNotReversed(
                 f"entry {entry_id} is the entry of award {award_id}: correct the award instead (correctAward)",
@@ -123,6 +132,11 @@ async def refuse_earning_accounts(conn: ledger.Connection, community_id: int, li
         if row["budget"]:
             raise BudgetNotPostable(
                 f"account {line.account_id} ({row['code']}) is a budget: it moves only by allotting and by awards",
+                account_id=line.account_id,
+            )
+        if row["code"] == "expired":
+            raise ExpiryNotPostable(
+                f"account {line.account_id} is the expired points': only the expiry job moves points into it",
                 account_id=line.account_id,
             )
         if line.amount < 0 and row["code"].startswith("hours:"):

@@ -22,6 +22,7 @@ from ledger.model import NO_NUL
 from points.auth import errors as ae
 from points.earning import errors as ee
 from points.entries import AwardEntryNotReversed, BudgetNotPostable, HoursNotSpent
+from points.expiry.errors import ExpiryEntryNotReversed, ExpiryNotPostable
 from points.field_problems import FIELD_CODES, english, field_problem
 from points.fields import NO_NUL_PATTERN
 from points.settings import SettingsError
@@ -76,6 +77,11 @@ EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
     HoursNotSpent: (422, "Service hours are never spent"),
     BudgetNotPostable: (422, "A budget moves only by allotting and awards"),
     AwardEntryNotReversed: (409, "Correct the award instead"),
+}
+# points expiry (points/expiry/errors.py)
+EARNING_STATUS |= {
+    ExpiryNotPostable: (422, "Only the expiry job posts expiries"),
+    ExpiryEntryNotReversed: (409, "Expired points are never given back"),
 }
 
 CATALOG_STATUS: dict[type[ce.CatalogError], tuple[int, str]] = {

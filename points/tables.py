@@ -668,3 +668,34 @@ redemption_usage = Table(
     Column("quantity", Integer, nullable=False),
     PrimaryKeyConstraint("good_id", "subject", "period", name="redemption_usage_pkey"),
 )
+
+# ---- points expiry (migration 0013) -----------------------------------------------------------------------------
+
+expiry_settings = Table(
+    "expiry_settings",
+    metadata,
+    Column("community_id", BigInteger, ForeignKey("ledger.communities.id", name="expiry_settings_community_id_fkey"),
+           primary_key=True),
+    Column("mode", Text, nullable=False, server_default=text("'off'::text")),
+    Column("months", Integer),
+    Column("reset_month", Integer),
+    Column("reset_day", Integer),
+    Column("since", TS, nullable=False, server_default=text("now()")),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+)  # fmt: skip
+
+expiries = Table(
+    "expiries",
+    metadata,
+    Column("entry_id", BigInteger, primary_key=True),
+    Column("community_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("wallet_account_id", BigInteger, nullable=False),
+    Column("expired_account_id", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("due_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    _pair("entry_id", "ledger.entries", "expiries_entry_fkey"),
+    _pair("member_id", _MEMBERS, "expiries_member_fkey"),
+    Index("expiries_by_member", "member_id", "created_at"),
+)

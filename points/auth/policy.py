@@ -254,4 +254,10 @@ POLICY: dict[str, Rule] = {
     "pageStock": COUNTER,
     "pageStockMove": COUNTER,
     "pageCounterToday": roles(CLERK, ADMIN, STREET_ADMIN),
+    # points expiry (points/expiry/): the setting as the earning settings; one's own expiries as one's wallet
+    "getExpirySettings": roles(ADMIN, ORGANIZER, STREET_ADMIN),
+    "updateExpirySettings": ADMINS,
+    "getMyExpiries": WALLET_HOLDERS,
+    "pageExpirySettings": ADMINS,  # points/pages/expiry_settings.py, as updateExpirySettings
+    "pageExpirySettingsSave": ADMINS,
 }

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import ledger
 from points import db
 from points.auth.session_store import PostgresSessionStore
+from points.expiry.service import expire_due
 
 log = structlog.get_logger("points.jobs")
 
@@ -38,3 +39,18 @@ async def delete_expired_sessions(engine: AsyncEngine) -> int:
     if deleted:
         log.info("sessions_deleted", sessions=deleted)
     return deleted
+
+
+async def expire_points(engine: AsyncEngine) -> int:
+    """Post the points expiries due now, community by community (points/expiry/service.py); returns the points.
+
+    Idempotent: a lot's expiry leaves nothing of it to expire, and PostgreSQL runs one community's expiries at a
+    time (points.expire_points_at, migration 0013), so a second run — or a second worker — posts nothing again."""
+    expired = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_expiry()")]
+        for community_id in communities:
+            expired += await expire_due(conn, community_id)
+    if expired:
+        log.info("points_expired", points=expired, communities=len(communities))
+    return expired

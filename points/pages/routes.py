@@ -7,6 +7,7 @@ from points.pages.activities import VolunteerPages
 from points.pages.admin import AdminPages
 from points.pages.counter import CounterPages
 from points.pages.earning_settings import EarningSettingsPages
+from points.pages.expiry_settings import ExpirySettingsPages
 from points.pages.organize import OrganizePages
 from points.pages.shop import ShopPages
 from points.pages.web import PageController
@@ -19,4 +20,5 @@ PAGE_HANDLERS = [
     EarningSettingsPages,  # the admin's earning settings (points/pages/earning_settings.py)
     ShopPages,  # the volunteer's supermarket: payment code, catalogue, receipts (points/pages/shop.py)
     CounterPages,  # the clerk's counter, receipts and returns, stock, the day (points/pages/counter.py)
+    ExpirySettingsPages,  # the admin's points-expiry setting (points/pages/expiry_settings.py)
 ]

@@ -43,6 +43,7 @@ from points.auth.policy import ADMIN, CLERK, ORGANIZER, VOLUNTEER
 from points.auth.sessions import end_session, start_session
 from points.auth.web import LOGIN_LIMIT
 from points.errors import PROBLEMS, problem_catalog, problem_for
+from points.expiry import service as expiry
 from points.pages.field_words import field_words
 from points.pages.i18n import HTML_LANG, LANG_COOKIE, LOCALES, Formats, choose_locale, gettext, ngettext, translations
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
@@ -392,4 +393,7 @@ class PageController(Controller):
             more=more,
             later_page=cursor is not None,
             memberships=[m for m in person.memberships if m.status == "active"],
+            # points expiry (points/expiry/): what expires within 8 weeks, and the statement's monthly line
+            expiries=await expiry.upcoming(conn, access.community_id, found.account.id),
+            expired_months=await expiry.expired_by_month(conn, access.community_id, access.member_id or 0),
         )
