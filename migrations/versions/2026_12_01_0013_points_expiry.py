@@ -5,10 +5,14 @@ reset), first in first out across a member's earnings. What PostgreSQL guards he
 
 - the setting is one of off, months (1 to 120) or yearly (a month and day that exist in every year) (CHECKs);
 - what is left of a member's earnings is computed in one place, ``points.expiry_lots``: every credit of the
-  wallet is a lot, in the order it was earned (the entry's effective time, then the posting); an award's lot
-  expires, any other credit's (a supermarket return, a transfer) never does; everything ever taken from the
-  wallet (spending, corrections, earlier expiries) is taken from the oldest lots first, so what is left of a lot
-  is ``least(amount, greatest(0, credits up to it - everything taken))``;
+  wallet is a lot. An award's lot (an earning) expires; any other credit's (a supermarket return, a transfer)
+  is new money that never expires. The lots are queued earnings first, in the order earned (the entry's
+  effective time, then the posting), then the other credits in their order; everything ever taken from the
+  wallet (spending, corrections, earlier expiries) is taken from the front of the queue, so what is left of a lot
+  is ``least(amount, greatest(0, credits up to it - everything taken))``. Earnings expire in the order earned,
+  so what is due is always the front of the queue and an expiry takes exactly it: a second run finds nothing.
+  (Had returned points queued by date among the earnings, an expiry would have taken them instead of the due
+  earning, which then stayed due: found by tests/test_expiry_model.py's hypothesis property);
 - ``points.expire_points_at`` posts the expiry entries: per wallet, under the wallet's row lock, at most what is
   left of its lots that are due and never more than what is available (balance - held), by an entry of kind
   ``expiry`` from the wallet to the community's ``expired`` account (opened on first use), recorded in
@@ -107,7 +111,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     END
 $$;
 
--- A wallet's lots: each credit, in the order earned, with what is left of it (first in, first out) and when it
+-- A wallet's lots: each credit, earnings first in the order earned, then the other credits, with what is left of it (first in, first out) and when it
 -- expires (NULL: never; only an award's lot expires, and only while the community's expiry is on).
 CREATE FUNCTION points.expiry_lots(p_wallet_account_id bigint)
 RETURNS TABLE (posting_id bigint, earned_at timestamptz, kind text, amount bigint, left_points bigint,
@@ -117,7 +121,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          s AS (SELECT x.* FROM points.expiry_settings x JOIN w ON x.community_id = w.community_id),
          credits AS (
             SELECT p.id, e.effective_at, e.kind, p.amount,
-                   sum(p.amount) OVER (ORDER BY e.effective_at, p.id ROWS UNBOUNDED PRECEDING) AS through
+                   sum(p.amount) OVER (ORDER BY e.kind <> 'award', e.effective_at, p.id ROWS UNBOUNDED PRECEDING)
+                       AS through
               FROM ledger.postings p JOIN ledger.entries e ON e.id = p.entry_id
              WHERE p.account_id = p_wallet_account_id AND p.amount > 0),
          taken AS (SELECT coalesce((SELECT sum(amount) FROM credits), 0) - (SELECT balance FROM w) AS points)
@@ -128,7 +133,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                              s.reset_day) FROM s)
            END
       FROM credits c
-     ORDER BY c.effective_at, c.id
+     ORDER BY c.kind <> 'award', c.effective_at, c.id
 $$;
 
 CREATE FUNCTION points.open_expired_account(p_community_id bigint) RETURNS bigint

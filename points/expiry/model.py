@@ -3,10 +3,12 @@
 PostgreSQL computes the same (``points.lot_expires_at`` and ``points.expiry_lots``, migration 0013) and is what the
 job posts from; this model is what the tests hold it to (tests/test_expiry_model.py) and what the docs explain.
 
-A member's lots are the credits of their wallet, in the order earned. An award's lot expires; any other credit (a
-supermarket return, a transfer) is new money that never expires. Everything ever taken from the wallet — spending,
-a correction, an earlier expiry — is taken from the oldest lots first, so what is left of lot i is
-``min(amount_i, max(0, credits through i - everything taken))``.
+A member's lots are the credits of their wallet. An award's lot (an earning) expires; any other credit (a
+supermarket return, a transfer) is new money that never expires. The queue is the earnings in the order earned,
+then the other credits in theirs. Everything ever taken from the wallet — spending, a correction, an earlier
+expiry — is taken from the front of the queue, so what is left of lot i is
+``min(amount_i, max(0, credits through i - everything taken))``. What is due is always the front of the queue
+(earnings expire in the order earned), so an expiry takes exactly what was due.
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ def lot_expires_at(earned_at: datetime, rule: Rule) -> datetime | None:
 
 
 def lots(credits: Sequence[Credit], balance: int, rule: Rule) -> list[Lot]:
-    """Each credit with what is left of it, oldest first (stable for credits earned at the same moment)."""
-    ordered = sorted(enumerate(credits), key=lambda pair: (pair[1].earned_at, pair[0]))
+    """Each credit with what is left of it, in the queue's order: earnings oldest first, then the other credits."""
+    ordered = sorted(enumerate(credits), key=lambda pair: (not pair[1].earning, pair[1].earned_at, pair[0]))
     taken = sum(c.amount for c in credits) - balance
     out: list[Lot] = []
     through = 0
