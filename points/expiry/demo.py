@@ -1,6 +1,7 @@
 """The demo's points expiry (``points demo``): 阳光社区's points expire 12 months after they were earned, and
-刘志强 (the demo volunteer who signs in, 13800000004) has 12 points from a 助老 visit of almost a year ago that
-expire in about three weeks: 我的积分 shows them under 即将到期."""
+刘志强 (the demo volunteer who signs in, 13800000004) earned 30 points for a 助老 visit almost a year ago; what
+his supermarket receipt left of them (spending takes the oldest first) expires in about three weeks: 我的积分 shows
+it under 即将到期."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def load_expiry(conn: ledger.Connection, community_id: int, wallet_account
     )
     entry = NewEntry(
         "award",
-        (Line(wallet_account_id, 12), Line(issuance_id, -12)),
+        (Line(wallet_account_id, 30), Line(issuance_id, -30)),
         "demo:expiry:old-award",
         memo="助老服务 · 去年冬天陪老人就医",
         effective_at=earned,
