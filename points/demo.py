@@ -119,7 +119,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
             )
             await load_earning(conn, cid, members)
             await load_supermarket(conn, cid, members)
-            await load_expiry(conn, cid, members[3].wallet_account_id, issuance.id)  # 刘志强's oldest points expire soon
+            await load_expiry(conn, cid, members[3].wallet_account_id, issuance.id)  # 刘志强's oldest points expire
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()
