@@ -15,9 +15,11 @@ import pytest
 
 from points.expiry import model
 from points.jobs import tasks
+from points.jobs.worker import PeriodicJob, Worker
 from tests.conftest import plain_url
 from tests.expiry_world import earn, expire_at, expired, lots, months_ago, newcomer, set_expiry, wallet
 from tests.supermarket_world import Shop, key, make_shop
+from tests.test_jobs import eventually
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -220,3 +222,19 @@ async def test_the_job_racing_a_redemption_never_expires_spent_points(shop: Shop
     finally:
         await job.close()
         await spender.close()
+
+
+async def test_the_scheduled_job_expires_due_points_with_nobody_touching_anything(
+    shop: Shop, conn: Any, engine: Any
+) -> None:
+    await set_expiry(shop, {"mode": "months", "months": 6}, since=LONG_AGO)
+    v = await newcomer(shop, conn, "褚明")
+    await earn(shop, v, 45, months_ago(7))
+
+    async def gone() -> bool:
+        return await expired(shop, v) == 45
+
+    job = PeriodicJob("expire_points", 1, tasks.expire_points)  # every second, for the test
+    async with Worker(engine, [job]):
+        await eventually(gone, 15, "the points' expiry")
+    assert await wallet(shop, v) == (0, 0)
