@@ -176,7 +176,7 @@ async def test_the_job_racing_a_redemption_never_expires_spent_points(shop: Shop
     supermarket = await shop.owner.fetchval(
         "SELECT id FROM ledger.accounts WHERE community_id = $1 AND code = 'supermarket'", shop.community_id
     )
-    job, spender = (await asyncpg.connect(plain_url(database_url)) for _ in range(2))
+    job, spender = [await asyncpg.connect(plain_url(database_url)) for _ in range(2)]
     try:
         for c in (job, spender):
             await c.execute("SELECT set_config('linli.community_id', $1, false)", str(shop.community_id))

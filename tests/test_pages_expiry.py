@@ -13,11 +13,11 @@ import pytest
 
 from points.expiry.model import COMMUNITY_TIME
 from tests.conftest import OPERATOR_PASSWORD, OPERATOR_PHONE
-from tests.earning_world import Person
+from tests.earning_world import Person, phone
 from tests.expiry_world import earn, expire_at, months_ago, set_expiry
 from tests.supermarket_world import Shop, make_shop
 from tests.test_pages import csrf_of, text_of
-from tests.test_pages_shop import Browsers, browsers, signed_in
+from tests.test_pages_shop import PASSWORD, Browsers, browsers, signed_in
 
 __all__ = ["browsers"]  # the fixture, used by name
 
@@ -27,15 +27,12 @@ async def shop(client: Any, owner_conn: asyncpg.Connection, conn: Any) -> Shop:
     return await make_shop(client, owner_conn, conn, volunteers=1)
 
 
-async def _operator_member(shop: Shop) -> Person:
-    member_id = await shop.owner.fetchval(
-        "SELECT m.id FROM points.members m JOIN points.people p ON p.id = m.person_id"
-        " WHERE m.community_id = $1 AND p.phone = $2",
-        shop.community_id,
-        OPERATOR_PHONE,
-    )
-    assert member_id is not None
-    return Person(member_id, "", "operator")
+async def _volunteer_with_phone(shop: Shop) -> tuple[Person, str]:
+    number = phone()
+    body = {"display_name": "卫红", "phone": number, "password": PASSWORD, "roles": ["volunteer"], "household": "7-7"}
+    r = await shop.client.post(f"{shop.url}/members", json=body)
+    assert r.status_code == 201, r.text
+    return Person(r.json()["id"], "", "卫红"), number
 
 
 @pytest.mark.parametrize(
@@ -87,12 +84,12 @@ async def test_my_points_shows_what_expires_soon_and_what_expired(
     shop: Shop, browsers: Browsers, lang: str, soon: str, gone: str
 ) -> None:
     await set_expiry(shop, {"mode": "months", "months": 6}, since=datetime(2000, 1, 1, tzinfo=UTC))
-    me = await _operator_member(shop)
+    me, number = await _volunteer_with_phone(shop)
     await earn(shop, me, 40, months_ago(7))  # expired now
     await earn(shop, me, 25, months_ago(5, days=20))  # due in about ten days
     assert await expire_at(shop, datetime.now(UTC), only=me) == [(me.member_id, 40)]
-    admin = await signed_in(browsers, OPERATOR_PHONE, OPERATOR_PASSWORD, lang=lang)
-    page = await admin.get(f"/c/{shop.slug}/me")
+    volunteer = await signed_in(browsers, number, lang=lang)
+    page = await volunteer.get(f"/c/{shop.slug}/me")
     assert page.status_code == 200, page.text
     text = text_of(page.text)
     assert soon in text
