@@ -38,3 +38,19 @@ async def delete_expired_sessions(engine: AsyncEngine) -> int:
     if deleted:
         log.info("sessions_deleted", sessions=deleted)
     return deleted
+
+
+async def time_out_swaps(engine: AsyncEngine) -> int:
+    """Time out the swap table's accepted proposals past their hand-over deadline, community by community: each
+    one's hold voided and its listings reopened in a transaction of its own (catalog.swaps.time_out_lapsed)."""
+    from catalog import swaps  # the swap table's service; imported here so the jobs load without the catalog
+
+    timed_out = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_lapsed_swaps()")]
+        for community_id in communities:
+            await ledger.enter(conn, community_id)
+            timed_out += await swaps.time_out_lapsed(conn, community_id)
+    if timed_out:
+        log.info("swaps_timed_out", proposals=timed_out, communities=len(communities))
+    return timed_out

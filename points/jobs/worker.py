@@ -45,6 +45,7 @@ class PeriodicJob:
 PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("expire_lapsed_holds", 20, tasks.expire_lapsed_holds),
     PeriodicJob("delete_expired_sessions", 600, tasks.delete_expired_sessions),
+    PeriodicJob("time_out_swaps", 60, tasks.time_out_swaps),  # the swap table's hand-over deadlines (catalog/)
 )
 
 
