@@ -280,4 +280,4 @@ async def update_settings(conn: ledger.Connection, community_id: int, settings: 
             settings.bonus_cap_per_month,
             settings.bonus_type_id,
         )
-    return await get_settings(conn, community_id)
+        return await get_settings(conn, community_id)

@@ -33,7 +33,8 @@ async def test_a_swap_with_a_top_up_accepted_then_timed_out(table: Table, engine
     assert r.status_code == 200, r.text
     p = r.json()
     assert (p["status"], p["points"]) == ("accepted", 10)
-    assert p["hold_id"] is not None and p["deadline_at"] is not None
+    assert p["hold_id"] is not None
+    assert p["deadline_at"] is not None
     assert await table.available(c) == 190  # the top-up is held
     assert await table.shop.balance(c) == 200
     assert [await table.listing_status(x["id"]) for x in (cooker, kettle)] == ["reserved", "reserved"]
@@ -57,7 +58,8 @@ async def test_a_swap_handed_over_posts_the_points_once(table: Table) -> None:
     assert (await table.act(b, pid, "accept")).status_code == 200
     first = await table.act(c, pid, "handover")
     assert first.status_code == 200, first.text
-    assert first.json()["status"] == "accepted" and first.json()["confirmed_from_at"] is not None
+    assert first.json()["status"] == "accepted"
+    assert first.json()["confirmed_from_at"] is not None
     again = await table.act(c, pid, "handover")  # C taps twice: nothing more happens
     assert again.json()["replayed"] is True
     done = await table.act(b, pid, "handover")
@@ -68,9 +70,11 @@ async def test_a_swap_handed_over_posts_the_points_once(table: Table) -> None:
     assert await table.hold_status(pid) == "posted"
     assert [await table.listing_status(x["id"]) for x in (cooker, kettle)] == ["swapped", "swapped"]
     retry = await table.act(b, pid, "handover")
-    assert retry.status_code == 200 and retry.json()["replayed"] is True
+    assert retry.status_code == 200
+    assert retry.json()["replayed"] is True
     staff = await table.staff_confirm(pid)
-    assert staff.status_code == 200 and staff.json()["replayed"] is True
+    assert staff.status_code == 200
+    assert staff.json()["replayed"] is True
     assert (await table.shop.balance(b), await table.shop.balance(c)) == (210, 190)  # posted once
     entries = await table.shop.owner.fetchval(
         "SELECT count(*) FROM ledger.entries WHERE community_id = $1 AND kind = 'swap'", table.shop.community_id
@@ -89,7 +93,8 @@ async def test_table_staff_confirm_a_hand_over_and_points_may_flow_the_other_way
     assert own.status_code == 403  # a party is no table staff for their own swap
     r = await table.staff_confirm(pid)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "swapped" and r.json()["confirmed_by_staff_id"] == table.staff.member_id
+    assert r.json()["status"] == "swapped"
+    assert r.json()["confirmed_by_staff_id"] == table.staff.member_id
     assert (await table.shop.balance(b), await table.shop.balance(c)) == (185, 215)
 
 
@@ -114,7 +119,8 @@ async def test_a_counter_proposal_is_accepted(table: Table) -> None:
     assert (await table.act(b, counter["id"], "accept")).status_code == 403  # B made it: C accepts
     assert (await table.act(b, first, "accept")).json()["code"] == "swap_wrong_state"  # countered: it is over
     r = await table.act(c, counter["id"], "accept")
-    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert r.status_code == 200
+    assert r.json()["status"] == "accepted"
     assert (await table.staff_confirm(counter["id"])).json()["status"] == "swapped"
     assert [await table.listing_status(x["id"]) for x in (cooker, kettle, lamp)] == ["swapped"] * 3
 
@@ -129,7 +135,8 @@ async def test_a_competing_proposal_is_put_on_hold_and_released(table: Table) ->
     r = await table.act(b, from_c, "accept")
     assert (r.status_code, r.json()["code"]) == (409, "proposal_on_hold")
     cancelled = await table.act(d, from_d, "cancel")  # D calls it off before the hand-over
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
     assert await table.hold_status(from_d) == "voided"
     assert await table.available(d) == 200
     assert await table.status(from_c) == "open"  # released
@@ -241,7 +248,8 @@ async def test_listings_are_browsed_searched_and_withdrawn(table: Table) -> None
     pid = await table.proposal(c, [cooker["id"]])
     assert (await table.call(c, "POST", f"/listings/{cooker['id']}/withdraw")).status_code == 403  # not C's
     r = await table.call(b, "POST", f"/listings/{cooker['id']}/withdraw")
-    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+    assert r.status_code == 200
+    assert r.json()["status"] == "withdrawn"
     assert await table.status(pid) == "superseded"
     assert (await table.call(b, "GET", "/listings")).json()[0]["title"] == "电水壶"
 
@@ -277,7 +285,8 @@ async def test_a_proposal_is_seen_only_by_its_members_and_staff(table: Table) ->
     assert (await table.act(d, pid, "decline")).status_code == 404
     assert (await table.act(c, pid, "decline")).status_code == 403  # the proposer cancels, not declines
     r = await table.act(b, pid, "decline")
-    assert r.status_code == 200 and r.json()["status"] == "declined"
+    assert r.status_code == 200
+    assert r.json()["status"] == "declined"
     assert await table.listing_status(cooker["id"]) == "open"
 
 
