@@ -295,10 +295,13 @@ class SwapProposalsController(Controller):
         return [proposal_out(p) for p in found]
 
     @get("/proposals/{proposal_id:int}", operation_id="getSwapProposal", responses=problems(400, 401, 403, 404))
-    async def get_one(self, conn: Conn, access: CurrentAccess, proposal_id: PathId) -> ProposalOut:
+    async def get_one(
+        self, conn: Conn, community: CurrentCommunity, access: CurrentAccess, proposal_id: PathId
+    ) -> ProposalOut:
         """A proposal, for its two members and table staff (another member's answers 404)."""
         staff = bool({"clerk", "admin", "street_admin"} & access.roles)
-        return proposal_out(await swaps.get_visible_proposal(conn, access, proposal_id, staff=staff))
+        found = await swaps.get_visible_proposal(conn, access, community.id, proposal_id, staff=staff)
+        return proposal_out(found)
 
     @post(
         "/proposals",

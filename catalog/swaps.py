@@ -140,9 +140,11 @@ async def get_proposal(conn: ledger.Connection, community_id: int, proposal_id: 
     return (await _with_items(conn, [row]))[0]
 
 
-async def get_visible_proposal(conn: ledger.Connection, access: Access, proposal_id: int, *, staff: bool) -> Proposal:
+async def get_visible_proposal(
+    conn: ledger.Connection, access: Access, community_id: int, proposal_id: int, *, staff: bool
+) -> Proposal:
     """A proposal for its two members and table staff; anyone else's answers 404 like a missing one."""
-    proposal = await get_proposal(conn, access.community_id, proposal_id)
+    proposal = await get_proposal(conn, community_id, proposal_id)
     if not staff and access.member_id not in (proposal.from_member_id, proposal.to_member_id):
         raise NotFound(f"no proposal {proposal_id} at this community's swap table", proposal_id=proposal_id)
     return proposal
