@@ -21,7 +21,7 @@ What PostgreSQL guards here, beneath the service's own checks (SQLSTATE class LW
   cap per member per community month (LW006; counted under a lock per member).
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from migrations.script import execute_script
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
