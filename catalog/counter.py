@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -27,6 +28,9 @@ from catalog.errors import (
     GoodInactive,
     InsufficientStock,
     LimitReached,
+    PaymentCodeExpired,
+    PaymentCodeOtherCommunity,
+    PaymentCodeUnknown,
     PaymentCodeUsed,
     ReturnTooMuch,
     translated,
@@ -90,6 +94,7 @@ class Plan:
     balance_before: int
     total: int
     lines: tuple[PlannedLine, ...]
+    clerk_name: str = ""
 
     @property
     def balance_after(self) -> int:
@@ -139,7 +144,12 @@ class Receipt:
     replayed: bool = False
 
 
-# ---- identifying the member ---------------------------------------------------------------------------------------
+# ---- the plan: one read, then every rule, before any write -----------------------------------------------------
+# A basket is two round trips: points.basket_plan reads everything the rules need (the key's receipt, the code, the
+# people, the goods, the limits used, the supermarket account), the rules are checked here on it, and
+# points.redeem_basket writes the whole basket in one statement (migration 0012), where PostgreSQL checks every
+# rule again under the rows' locks. A race the read could not see (the last bag of rice sold at the next counter a
+# moment ago) is refused by the write with the same error, naming the good.
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,34 +158,6 @@ class _Who:
     method: str
     payment_code_id: int | None = None
     proxy_member_id: int | None = None
-
-
-async def _identify(conn: ledger.Connection, community_id: int, payer: Payer, *, confirming: bool) -> _Who:
-    ways = (payer.payment_code is not None) + (payer.card_number is not None)
-    if ways != 1:
-        raise InvalidRequest(
-            "identify the member by exactly one of payment_code or card_number",
-            errors=[field_problem("payment_code", "required")],
-        )
-    if payer.card_number is not None:
-        if payer.for_member_id is not None:
-            raise InvalidRequest(
-                "代办 goes with the proxy's own payment code, not a card",
-                errors=[field_problem("for_member_id", "invalid")],
-            )
-        if confirming:
-            if payer.pin is None:
-                raise InvalidRequest("a card pays with its PIN", errors=[field_problem("pin", "required")])
-            return _Who(await codes.check_card(conn, community_id, payer.card_number, payer.pin), "card")
-        return _Who(await codes.card_member(conn, community_id, payer.card_number), "card")
-    assert payer.payment_code is not None
-    shown = await codes.resolve_code(conn, community_id, payer.payment_code)
-    if payer.for_member_id is None:
-        return _Who(shown.member_id, "code", shown.id)
-    return _Who(payer.for_member_id, "proxy", shown.id, shown.member_id)
-
-
-# ---- the plan: every rule, before any write -------------------------------------------------------------------------
 
 
 def _merge(wanted: Sequence[Wanted]) -> None:
@@ -207,39 +189,98 @@ def _period_key(period: str, at: datetime) -> str:
     return local.strftime("%Y-%m")
 
 
-async def _plan(
-    conn: ledger.Connection, access: Access, payer: Payer, wanted: Sequence[Wanted], *, confirming: bool
-) -> Plan:
-    community_id = access.community_id
-    clerk = access.member_id
-    if clerk is None:
-        raise Forbidden("only a member of the community works at its counter")
-    _merge(wanted)
-    who = await _identify(conn, community_id, payer, confirming=confirming)
-    people = await conn.fetch(
-        "SELECT m.id, m.display_name, m.household_id, h.label AS household, m.status, m.person_id,"
-        " m.wallet_account_id, a.balance - a.held AS available FROM points.members m"
-        " LEFT JOIN points.households h ON h.id = m.household_id"
-        " JOIN ledger.accounts a ON a.id = m.wallet_account_id"
-        " WHERE m.community_id = $1 AND m.id = ANY($2::bigint[])",
+def _check_payer(payer: Payer) -> None:
+    ways = (payer.payment_code is not None) + (payer.card_number is not None)
+    if ways != 1:
+        raise InvalidRequest(
+            "identify the member by exactly one of payment_code or card_number",
+            errors=[field_problem("payment_code", "required")],
+        )
+    if payer.card_number is not None and payer.for_member_id is not None:
+        raise InvalidRequest(
+            "代办 goes with the proxy's own payment code, not a card",
+            errors=[field_problem("for_member_id", "invalid")],
+        )
+
+
+async def _card_holder(conn: ledger.Connection, community_id: int, payer: Payer, *, confirming: bool) -> int | None:
+    """The member a card names (checking and counting the PIN when confirming, in a transaction of its own)."""
+    if payer.card_number is None:
+        return None
+    if not confirming:
+        return await codes.card_member(conn, community_id, payer.card_number)
+    if payer.pin is None:
+        raise InvalidRequest("a card pays with its PIN", errors=[field_problem("pin", "required")])
+    return await codes.check_card(conn, community_id, payer.card_number, payer.pin)
+
+
+async def _read_plan(
+    conn: ledger.Connection,
+    community_id: int,
+    clerk: int,
+    payer: Payer,
+    card_holder: int | None,
+    wanted: Sequence[Wanted],
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    hashed = None
+    if payer.payment_code is not None:
+        code = codes.normal_code(payer.payment_code)
+        if not codes.CODE.fullmatch(code):
+            raise PaymentCodeUnknown("a payment code is 18 digits: this is not one", reason="malformed")
+        hashed = codes.code_hash(code)
+    await ledger.enter(conn, community_id)
+    raw = await conn.fetchval(
+        "SELECT points.basket_plan($1, $2, $3, $4, $5, $6::bigint[], $7::text[], $8)",
         community_id,
-        [who.member_id, clerk] + ([who.proxy_member_id] if who.proxy_member_id else []),
+        clerk,
+        hashed,
+        card_holder,
+        payer.for_member_id if card_holder is None else None,
+        [w.good_id for w in wanted if w.good_id is not None],
+        [w.barcode for w in wanted if w.barcode is not None],
+        idempotency_key,
     )
-    by_id = {r["id"]: r for r in people}
+    found: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw  # the pool decodes jsonb itself
+    return found
+
+
+def _who(facts: dict[str, Any], community_id: int, payer: Payer, card_holder: int | None) -> _Who:
+    if card_holder is not None:
+        return _Who(card_holder, "card")
+    code = facts["code"]
+    if code is None:
+        issuer = facts["issuer"]
+        if issuer is not None and issuer != community_id:
+            raise PaymentCodeOtherCommunity("this payment code is another community's: it pays only there")
+        raise PaymentCodeUnknown("no such payment code was issued: typed wrong, or forged", reason="unknown")
+    if code["used"]:
+        raise PaymentCodeUsed("this payment code has paid already: the member shows a new one")
+    if code["expired"]:
+        raise PaymentCodeExpired("this payment code has expired: the member refreshes it")
+    if payer.for_member_id is None:
+        return _Who(code["member_id"], "code", code["id"])
+    return _Who(payer.for_member_id, "proxy", code["id"], code["member_id"])
+
+
+def _check_plan(facts: dict[str, Any], who: _Who, clerk: int, wanted: Sequence[Wanted]) -> Plan:
+    """Every rule of a basket, on what points.basket_plan read; the first problem raised, naming the good."""
+    by_id = {p["id"]: p for p in facts["people"]}
     member = by_id.get(who.member_id)
     if member is None:
         raise NotFound(f"no member {who.member_id} in this community", member_id=who.member_id)
     if member["status"] != "active":
         raise InvalidRequest(f"{member['display_name']} is {member['status']}: only active members redeem")
     me = by_id[clerk]
-    payers = [member] + ([by_id[who.proxy_member_id]] if who.proxy_member_id else [])
-    for p in payers:
-        if p["id"] == clerk or (me["household_id"] is not None and p["household_id"] == me["household_id"]):
+    proxy = by_id.get(who.proxy_member_id) if who.proxy_member_id else None
+    for p in (member, proxy):
+        if p is not None and (
+            p["id"] == clerk or (me["household_id"] is not None and p["household_id"] == me["household_id"])
+        ):
             raise ConflictOfInterest(
                 "a clerk does not redeem for themselves or their own household; another clerk serves them",
                 member_id=p["id"],
             )
-    proxy = by_id.get(who.proxy_member_id) if who.proxy_member_id else None
     if proxy is not None:
         if proxy["id"] == member["id"]:
             raise InvalidRequest(
@@ -256,29 +297,19 @@ async def _plan(
                 " 代办 is for members without a phone",
                 errors=[field_problem("for_member_id", "invalid")],
             )
-    # the goods, by id or barcode
-    rows = await conn.fetch(
-        "SELECT id, name, unit, price, active, stock, barcode, limit_per_member, limit_per_household, limit_period"
-        " FROM points.goods WHERE community_id = $1 AND (id = ANY($2::bigint[]) OR barcode = ANY($3::text[]))",
-        community_id,
-        [w.good_id for w in wanted if w.good_id is not None],
-        [w.barcode for w in wanted if w.barcode is not None],
-    )
-    by_good = {r["id"]: r for r in rows}
-    by_barcode = {r["barcode"]: r for r in rows if r["barcode"] is not None}
+    goods = facts["goods"]
+    by_good = {g["id"]: g for g in goods}
+    by_barcode = {g["barcode"]: g for g in goods if g["barcode"] is not None}
+    usage = {(u["good_id"], u["per"]): u["quantity"] for u in facts["usage"]}
     quantities: dict[int, int] = {}
-    order: list[int] = []
     for w in wanted:
         good = by_good.get(w.good_id) if w.good_id is not None else by_barcode.get(w.barcode)
         if good is None:
             what = f"good {w.good_id}" if w.good_id is not None else f"barcode {w.barcode}"
             raise NotFound(f"no {what} in this supermarket", good_id=w.good_id, barcode=w.barcode)
-        if good["id"] not in quantities:
-            order.append(good["id"])
         quantities[good["id"]] = quantities.get(good["id"], 0) + w.quantity
-    usage = await _usage(conn, member["id"], member["household_id"], [by_good[g] for g in order])
     lines = []
-    for n, good_id in enumerate(sorted(order), start=1):
+    for n, good_id in enumerate(sorted(quantities), start=1):
         good, quantity = by_good[good_id], quantities[good_id]
         if not good["active"]:
             raise GoodInactive(f"{good['name']} is not on sale", good_id=good_id, name=good["name"])
@@ -341,34 +372,25 @@ async def _plan(
         member["available"],
         total,
         tuple(lines),
+        me["display_name"],
     )
 
 
-async def _usage(
-    conn: ledger.Connection, member_id: int, household_id: int | None, goods: Sequence[asyncpg.Record]
-) -> dict[tuple[int, str], int]:
-    limited = [g for g in goods if g["limit_period"] is not None]
-    if not limited:
-        return {}
-    now = datetime.now(UTC)
-    keys = [(g["id"], _period_key(g["limit_period"], now)) for g in limited]
-    rows = await conn.fetch(
-        "SELECT u.good_id, split_part(u.subject, ':', 1) AS per, u.quantity FROM points.redemption_usage u"
-        " JOIN unnest($1::bigint[], $2::text[]) AS k(good_id, period) ON k.good_id = u.good_id AND k.period = u.period"
-        " WHERE u.subject = 'member:' || $3::bigint OR u.subject = 'household:' || $4::bigint",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        member_id,
-        household_id,
-    )
-    return {(r["good_id"], r["per"]): r["quantity"] for r in rows}
+def _clerk_of(access: Access) -> int:
+    if access.member_id is None:
+        raise Forbidden("only a member of the community works at its counter")
+    return access.member_id
 
 
 async def preview(conn: ledger.Connection, access: Access, payer: Payer, wanted: Sequence[Wanted]) -> Plan:
     """What confirming would do: the member, their household, the balance before and after, each line with the
     stock and the limit left; or the first problem, naming the good. Nothing is written (a code stays unused)."""
-    await ledger.enter(conn, access.community_id)
-    return await _plan(conn, access, payer, wanted, confirming=False)
+    clerk = _clerk_of(access)
+    _check_payer(payer)
+    _merge(wanted)
+    holder = await _card_holder(conn, access.community_id, payer, confirming=False)
+    facts = await _read_plan(conn, access.community_id, clerk, payer, holder, wanted, None)
+    return _check_plan(facts, _who(facts, access.community_id, payer, holder), clerk, wanted)
 
 
 # ---- confirming ---------------------------------------------------------------------------------------------------
@@ -391,7 +413,7 @@ async def supermarket_account(conn: ledger.Connection, community_id: int) -> int
     found = await ledger.find_account(conn, community_id, SUPERMARKET)
     if found is None:
         try:
-            async with ledger.transaction(conn):  # a savepoint: losing the race below leaves the basket's own
+            async with ledger.transaction(conn):  # a savepoint: losing the race below leaves the caller's own
                 found = await ledger.open_account(
                     conn, community_id, SUPERMARKET, name="积分超市", normal_side="credit", lower_bound=None
                 )
@@ -412,9 +434,13 @@ async def _by_key(conn: ledger.Connection, community_id: int, key: str, request_
     )
     if row is None:
         return None
-    if row["request_hash"] != request_hash:
+    return await _replay(conn, community_id, row["number"], row["request_hash"], request_hash)
+
+
+async def _replay(conn: ledger.Connection, community_id: int, number: int, stored: str, asked: str) -> Receipt:
+    if stored != asked:
         raise IdempotencyConflict("the idempotency key was used for a different basket")
-    return await get_receipt(conn, community_id, row["number"], replayed=True)
+    return await get_receipt(conn, community_id, number, replayed=True)
 
 
 def _check_counter(counter: str) -> None:
@@ -435,24 +461,33 @@ async def confirm(
     counter: str = "",
     actor: str | None = None,
 ) -> Receipt:
-    """Redeem the basket: all of it, in one transaction, or nothing (see the module's words)."""
+    """Redeem the basket: all of it, in one statement, or nothing (see the module's words)."""
     _check_counter(counter)
+    clerk = _clerk_of(access)
+    _check_payer(payer)
+    _merge(wanted)
     community_id = access.community_id
     request_hash = _request_hash(payer, wanted, counter)
     await ledger.enter(conn, community_id)
-    replay = await _by_key(conn, community_id, idempotency_key, request_hash)
-    if replay is not None:
-        return replay
     if payer.card_number is not None:
-        # the PIN is checked (and a wrong one counted) in a transaction of its own, before the basket's
-        _merge(wanted)
-        await _identify(conn, community_id, payer, confirming=True)
-        payer = Payer(card_number=payer.card_number, pin=None)
+        # A retry of a card basket replays before the PIN is asked again (and counted); the PIN is checked (and a
+        # wrong one counted) in a transaction of its own, before the basket's.
+        replay = await _by_key(conn, community_id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+    holder = await _card_holder(conn, community_id, payer, confirming=True)
+    facts = await _read_plan(conn, community_id, clerk, payer, holder, wanted, idempotency_key)
+    if facts["replay"] is not None:
+        found = facts["replay"]
+        return await _replay(conn, community_id, found["number"], found["request_hash"], request_hash)
+    plan = _check_plan(facts, _who(facts, community_id, payer, holder), clerk, wanted)
     try:
-        async with ledger.transaction(conn):
+        if facts["supermarket"] is not None:  # one statement, atomic by itself
+            return await _write(conn, access, plan, facts["supermarket"], idempotency_key, request_hash, counter, actor)
+        async with ledger.transaction(conn):  # the community's first basket opens the account with it
             await ledger.enter(conn, community_id)
-            plan = await _plan(conn, access, payer, wanted, confirming=False)
-            return await _write(conn, access, plan, idempotency_key, request_hash, counter, actor or access.actor)
+            account = await supermarket_account(conn, community_id)
+            return await _write(conn, access, plan, account, idempotency_key, request_hash, counter, actor)
     except (PaymentCodeUsed, asyncpg.UniqueViolationError) as exc:
         # the same key confirmed at once by a retry: the first one's receipt is committed now
         replay = await _by_key(conn, community_id, idempotency_key, request_hash)
@@ -464,64 +499,60 @@ async def confirm(
 
 
 async def _write(
-    conn: ledger.Connection, access: Access, plan: Plan, key: str, request_hash: str, counter: str, actor: str
+    conn: ledger.Connection,
+    access: Access,
+    plan: Plan,
+    supermarket: int,
+    key: str,
+    request_hash: str,
+    counter: str,
+    actor: str | None,
 ) -> Receipt:
-    community_id = access.community_id
-    if plan.payment_code_id is not None and not await codes.claim_code(conn, community_id, plan.payment_code_id):
-        raise await codes.code_refusal(conn, plan.payment_code_id)
-    account = await supermarket_account(conn, community_id)
     memo = "积分超市 · " + "、".join(f"{line.name}×{line.quantity}" for line in plan.lines)
-    posted = await ledger.post_entry(
-        conn,
-        community_id,
-        ledger.NewEntry(
-            "redemption",
-            (ledger.Line(plan.wallet_account_id, -plan.total), ledger.Line(account, plan.total)),
-            f"receipt:{key}",
-            memo=memo[:500],
-            actor=actor,
-            metadata={"counter": counter, "method": plan.method},
-        ),
-    )
+    clerk = _clerk_of(access)
     async with translated():
-        # The receipt's number comes from the community's own sequence: no row every redemption waits on.
-        receipt_id = await conn.fetchval(
-            "INSERT INTO points.receipts (community_id, number, member_id, household_id, clerk_member_id, counter,"
-            " method, payment_code_id, proxy_member_id, entry_id, total_points, idempotency_key, request_hash)"
-            " VALUES ($1, points.next_receipt_number($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            community_id,
+        row = await conn.fetchrow(
+            "SELECT * FROM points.redeem_basket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+            " $15::jsonb, $16::bigint[], $17::text[], $18::int[], $19::int[])",
+            access.community_id,
+            clerk,
             plan.member_id,
             plan.household_id,
-            access.member_id,
-            counter,
             plan.method,
             plan.payment_code_id,
             plan.proxy_member_id,
-            posted.id,
-            plan.total,
+            plan.wallet_account_id,
+            supermarket,
+            counter,
             key,
             request_hash,
-        )
-        # Lines and sale movements in good order: the usage rows and the goods' rows are locked in the same order by
-        # every basket, so two baskets never deadlock.
-        await conn.execute(
-            "WITH l AS (INSERT INTO points.receipt_lines (community_id, receipt_id, line_no, good_id, name, quantity,"
-            " unit_price, amount) SELECT $1::bigint, $2::bigint, * FROM unnest($3::int[], $4::bigint[], $5::text[],"
-            " $6::int[], $7::int[], $8::int[]) ORDER BY 2 RETURNING good_id, quantity)"
-            " INSERT INTO points.stock_movements (community_id, good_id, kind, quantity, member_id, receipt_id)"
-            " SELECT $1, good_id, 'sale', -quantity, $9, $2 FROM l ORDER BY good_id",
-            community_id,
-            receipt_id,
-            [x.line_no for x in plan.lines],
+            memo[:500],
+            actor or access.actor,
+            json.dumps({"counter": counter, "method": plan.method}),
             [x.good_id for x in plan.lines],
             [x.name for x in plan.lines],
             [x.quantity for x in plan.lines],
             [x.unit_price for x in plan.lines],
-            [x.amount for x in plan.lines],
-            access.member_id,
         )
-        number: int = await conn.fetchval("SELECT number FROM points.receipts WHERE id = $1", receipt_id)
-    return await get_receipt(conn, community_id, number)
+    return Receipt(
+        id=row["r_id"],
+        number=row["r_number"],
+        member_id=plan.member_id,
+        member_name=plan.member_name,
+        household=plan.household,
+        clerk_member_id=clerk,
+        clerk_name=plan.clerk_name,
+        counter=counter,
+        method=plan.method,
+        proxy_member_id=plan.proxy_member_id,
+        entry_id=row["r_entry_id"],
+        total_points=plan.total,
+        returned_points=0,
+        created_at=row["r_created_at"],
+        lines=tuple(
+            ReceiptLine(x.line_no, x.good_id, x.name, x.quantity, x.unit_price, x.amount, 0) for x in plan.lines
+        ),
+    )
 
 
 # ---- receipts -----------------------------------------------------------------------------------------------------

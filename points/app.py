@@ -24,6 +24,7 @@ from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from catalog.swap_web import SwapListingsController, SwapProposalsController
 from catalog.web import CounterController, GoodsController
 from points import db
 from points.auth.access import SESSION_IDLE_S, AuthenticationMiddleware, authorize
@@ -209,6 +210,8 @@ def create_app(
             ReportsController,
             GoodsController,
             CounterController,
+            SwapListingsController,
+            SwapProposalsController,
             *PAGE_HANDLERS,  # the pages (points/pages/), left out of the OpenAPI document
             static_router(),
         ],

@@ -19,6 +19,7 @@ from typing import Any
 
 import ledger
 from catalog.demo import load_supermarket
+from catalog.swap_demo import load_swap_table
 from ledger import Connection, find_account, get_community
 from ledger.errors import UnknownCommunity
 from ledger.model import Line, NewEntry
@@ -120,6 +121,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
             await load_earning(conn, cid, members)
             await load_supermarket(conn, cid, members)
             await load_expiry(conn, cid, members[3].wallet_account_id, issuance.id)  # 刘志强's oldest points expire
+            await load_swap_table(conn, cid, members)
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
 from catalog import errors as ce
+from catalog import swap_errors as se
 from ledger import errors as le
 from ledger.model import NO_NUL
 from points.auth import errors as ae
@@ -97,6 +98,13 @@ CATALOG_STATUS: dict[type[ce.CatalogError], tuple[int, str]] = {
     ce.CardLocked: (423, "The member card is locked for a while"),
     ce.ReturnTooMuch: (422, "More than is left to return"),
     ce.ReceiptInconsistent: (500, "The receipt does not add up"),
+    # the swap table (catalog/swap_errors.py)
+    se.ListingUnavailable: (409, "The listing is no longer open"),
+    se.SwapWrongState: (409, "Not in a state that allows this"),
+    se.ProposalOnHold: (409, "The proposal is on hold"),
+    se.HandoverOverdue: (409, "The hand-over is overdue"),
+    se.NotAParty: (403, "Not your proposal"),
+    se.SwapInconsistent: (500, "The swap does not add up"),
 }
 
 HTTP_CODES: dict[int, str] = {

@@ -669,7 +669,7 @@ redemption_usage = Table(
     PrimaryKeyConstraint("good_id", "subject", "period", name="redemption_usage_pkey"),
 )
 
-# ---- points expiry (migration 0013) -----------------------------------------------------------------------------
+# ---- points expiry (migration 0015) -----------------------------------------------------------------------------
 
 expiry_settings = Table(
     "expiry_settings",
@@ -698,4 +698,100 @@ expiries = Table(
     _pair("entry_id", "ledger.entries", "expiries_entry_fkey"),
     _pair("member_id", _MEMBERS, "expiries_member_fkey"),
     Index("expiries_by_member", "member_id", "created_at"),
+)
+
+# ---- the swap table (catalog/swap*.py, migration 0014) ------------------------------------------------------------
+
+swap_settings = Table(
+    "swap_settings",
+    metadata,
+    Column("community_id", BigInteger, ForeignKey("ledger.communities.id", name="swap_settings_community_id_fkey"),
+           primary_key=True),
+    Column("handover_days", Integer, nullable=False, server_default=text("7")),
+    Column("bonus_points", Integer),
+    Column("bonus_cap_per_month", Integer),
+    Column("bonus_type_id", BigInteger),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+    _pair("bonus_type_id", "points.activity_types", "swap_settings_type_fkey"),
+)  # fmt: skip
+
+swap_listings = Table(
+    "swap_listings",
+    metadata,
+    _id(),
+    Column("community_id", BigInteger, ForeignKey("ledger.communities.id", name="swap_listings_community_id_fkey"),
+           nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''::text")),
+    Column("condition", Text, nullable=False),
+    Column("wants", Text, nullable=False, server_default=text("''::text")),
+    Column("free", Boolean, nullable=False, server_default=text("false")),
+    Column("photo_id", BigInteger),
+    Column("status", Text, nullable=False, server_default=text("'open'::text")),
+    Column("at_table", Boolean, nullable=False, server_default=text("false")),
+    Column("intake_by_member_id", BigInteger),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="swap_listings_id_community_key"),
+    _pair("member_id", _MEMBERS, "swap_listings_member_fkey"),
+    _pair("intake_by_member_id", _MEMBERS, "swap_listings_intake_fkey"),
+    _pair("photo_id", "points.photos", "swap_listings_photo_fkey"),
+    Index("swap_listings_by_status", "community_id", "status", "id"),
+    Index("swap_listings_by_member", "member_id", "id"),
+)  # fmt: skip
+
+swap_proposals = Table(
+    "swap_proposals",
+    metadata,
+    _id(),
+    Column("community_id", BigInteger, ForeignKey("ledger.communities.id", name="swap_proposals_community_id_fkey"),
+           nullable=False),
+    Column("from_member_id", BigInteger, nullable=False),
+    Column("to_member_id", BigInteger, nullable=False),
+    Column("points", Integer, nullable=False, server_default=text("0")),
+    Column("note", Text, nullable=False, server_default=text("''::text")),
+    Column("status", Text, nullable=False, server_default=text("'open'::text")),
+    Column("counter_of_id", BigInteger),
+    Column("hold_id", BigInteger, ForeignKey("ledger.holds.id", name="swap_proposals_hold_fkey")),
+    Column("accepted_at", TS),
+    Column("deadline_at", TS),
+    Column("confirmed_from_at", TS),
+    Column("confirmed_to_at", TS),
+    Column("confirmed_by_staff_id", BigInteger),
+    Column("entry_id", BigInteger),
+    Column("bonus_award_id", BigInteger, ForeignKey("points.awards.id", name="swap_proposals_award_fkey")),
+    Column("missed_by_from", Boolean, nullable=False, server_default=text("false")),
+    Column("missed_by_to", Boolean, nullable=False, server_default=text("false")),
+    Column("idempotency_key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("created_xid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
+    Column("resolved_at", TS),
+    UniqueConstraint("id", "community_id", name="swap_proposals_id_community_key"),
+    UniqueConstraint("community_id", "idempotency_key", name="swap_proposals_idempotency_key"),
+    UniqueConstraint("counter_of_id", name="swap_proposals_counter_once"),
+    _pair("from_member_id", _MEMBERS, "swap_proposals_from_fkey"),
+    _pair("to_member_id", _MEMBERS, "swap_proposals_to_fkey"),
+    _pair("confirmed_by_staff_id", _MEMBERS, "swap_proposals_staff_fkey"),
+    _pair("counter_of_id", "points.swap_proposals", "swap_proposals_counter_fkey"),
+    _pair("entry_id", "ledger.entries", "swap_proposals_entry_fkey"),
+    Index("swap_proposals_from", "from_member_id", "id"),
+    Index("swap_proposals_to", "to_member_id", "id"),
+    Index("swap_proposals_due", "deadline_at", postgresql_where=text("status = 'accepted'::text")),
+)  # fmt: skip
+
+swap_items = Table(
+    "swap_items",
+    metadata,
+    Column("community_id", BigInteger, nullable=False),
+    Column("proposal_id", BigInteger, nullable=False),
+    Column("listing_id", BigInteger, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("proposal_id", "listing_id", name="swap_items_pkey"),
+    _pair("proposal_id", "points.swap_proposals", "swap_items_proposal_fkey"),
+    _pair("listing_id", "points.swap_listings", "swap_items_listing_fkey"),
+    Index("swap_items_one_reservation", "listing_id", unique=True, postgresql_where=text("active")),
+    Index("swap_items_by_listing", "listing_id"),
 )

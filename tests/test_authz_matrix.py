@@ -338,6 +338,8 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "photo_id": 999_999_999,
         "good_id": 999_999_999,
         "number": 999_999_999,
+        "listing_id": 999_999_999,  # the swap table's
+        "proposal_id": 999_999_999,
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)

@@ -12,6 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+import ledger
+from points import db
+from points.auth.access import enter_community
 from points.earning import activities, attendance, awards, budgets, reports, types, web, web_attendance, web_reports
 from tests.earning_world import Person, World, make_world
 
@@ -266,6 +269,53 @@ async def test_two_organizers_never_overspend_one_budget(
     assert codes == [201] * 5 + [422], [a.text for a in answers]
     assert await world.budget_left() == 0
     assert sum([await world.balance(p) for p in world.volunteers]) == 50
+
+
+async def test_two_awards_racing_to_a_members_cap_are_cut_not_refused(world: World, engine: Any) -> None:
+    """Two organizers' ad-hoc awards to one member at once, both planned before either wrote (the member's usage
+    rows held meanwhile): the second is planned again and cut to what the first left, never refused, never above
+    the cap. Through the service on two connections: the test client runs one request at a time."""
+    v = world.volunteers[0]  # patrol: 10 a day
+    assert (await adhoc(world, world.organizer, v, 1, "patrol")).status_code == 201  # the usage rows exist now
+    patrol = world.types["patrol"]["id"]
+    holder = world.owner
+    async with db.connection(engine) as first, db.connection(engine) as second:
+        try:
+            makers = []
+            for c, who in ((first, world.organizer), (second, world.checker)):
+                person_id = await holder.fetchval("SELECT person_id FROM points.members WHERE id = $1", who.member_id)
+                makers.append(await enter_community(c, person_id, world.community_id))
+            async with holder.transaction():
+                await holder.execute("SELECT 1 FROM points.cap_usage WHERE member_id = $1 FOR UPDATE", v.member_id)
+                racing = [
+                    asyncio.create_task(
+                        awards.award_adhoc(
+                            c,
+                            m,
+                            member_id=v.member_id,
+                            type_id=patrol,
+                            points=6,
+                            reason="夜巡补记",
+                            idempotency_key=secrets.token_hex(8),
+                        )
+                    )
+                    for c, m in zip((first, second), makers, strict=True)
+                ]
+                for _ in range(250):  # both have planned (9 left) and wait on the rows' lock to write
+                    waiting = await holder.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                    if waiting == 2:
+                        break
+                    await asyncio.sleep(0.02)
+                assert waiting == 2
+            made = await asyncio.gather(*racing)
+        finally:
+            await ledger.leave(first)
+            await ledger.leave(second)
+    assert sorted(m.lines[0].points for m in made) == [3, 6]
+    assert await world.balance(v) == 10
 
 
 async def test_hours_are_never_spent_at_the_supermarket(world: World) -> None:

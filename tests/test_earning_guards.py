@@ -309,6 +309,55 @@ async def test_postgresql_refuses_award_lines_above_a_cap(world: World, app: Any
     assert used == 7
 
 
+async def _activity_award_line(world: World, app: Any, activity_id: int, member: Person, minutes: int) -> None:
+    """An activity's award with one line, written as the app role with the service bypassed."""
+    day = community_day(datetime.now(UTC))
+    budget_id = await world.owner.fetchval(
+        "SELECT id FROM points.budgets WHERE community_id = $1 AND starts_on <= $2 AND $2 < ends_on",
+        world.community_id,
+        day,
+    )
+    award_id = await app.fetchval(
+        "INSERT INTO points.awards (community_id, kind, activity_id, type_id, reason, award_on, budget_id,"
+        " made_by_member_id, state, total_points, total_minutes, idempotency_key) VALUES ($1, 'activity', $2, $3,"
+        " '夜巡', $4, $5, $6, 'pending_approval', 5, $7, $8) RETURNING id",
+        world.community_id,
+        activity_id,
+        world.types["patrol"]["id"],
+        day,
+        budget_id,
+        world.organizer.member_id,
+        minutes,
+        secrets.token_hex(8),
+    )
+    await app.execute(
+        "INSERT INTO points.award_lines (community_id, award_id, member_id, requested_points, points, minutes)"
+        " VALUES ($1, $2, $3, 5, 5, $4)",
+        world.community_id,
+        award_id,
+        member.member_id,
+        minutes,
+    )
+
+
+async def test_postgresql_pays_an_activity_award_only_to_its_confirmed_attendees(world: World, app: Any) -> None:
+    v = world.volunteers
+    activity_id = await world.activity(attendees=[v[0]])  # v[0] confirmed for 120 minutes; v[1] never came
+    for member, minutes in ((v[1], 0), (v[1], 120), (v[0], 121)):
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            async with app.transaction():
+                await _activity_award_line(world, app, activity_id, member, minutes)
+        assert sqlstate_of(refused.value) == "LP013", (member.name, minutes)
+    async with app.transaction():
+        await _activity_award_line(world, app, activity_id, v[0], 120)
+    lines = await world.owner.fetch(
+        "SELECT l.member_id, l.minutes FROM points.award_lines l JOIN points.awards w ON w.id = l.award_id"
+        " WHERE w.activity_id = $1",
+        activity_id,
+    )
+    assert [(r["member_id"], r["minutes"]) for r in lines] == [(v[0].member_id, 120)]
+
+
 async def test_postgresql_refuses_the_maker_approving_their_own_award(world: World, app: Any) -> None:
     async with app.transaction():
         award_id = await _pending_award(world, app, world.volunteers[0], 5, type_code="mediation")

@@ -105,7 +105,7 @@ async def test_the_entries_api_refuses_the_jobs_kind_account_and_reversals(
 
 
 async def test_postgresql_refuses_an_expiry_not_posted_by_the_job(shop: Shop, conn: Any) -> None:
-    """As the service's own role, straight to the ledger: without migration 0013's triggers each would post."""
+    """As the service's own role, straight to the ledger: without migration 0015's triggers each would post."""
     entry, wallet, expired_account = await _an_expiry(shop, conn)
     await ledger.enter(conn, shop.community_id)
 

@@ -455,7 +455,8 @@ async def _send(c: Client, call: Call) -> httpx.Response:
 import tests.rollback_attendance  # noqa: E402
 import tests.rollback_catalog  # noqa: E402
 import tests.rollback_earning  # noqa: E402
-import tests.rollback_expiry  # noqa: E402, F401
+import tests.rollback_expiry  # noqa: E402
+import tests.rollback_swap  # noqa: E402, F401
 
 
 @pytest.mark.parametrize("operation_id", sorted(RECIPES))

@@ -66,6 +66,8 @@ ACCOUNT_READ = roles(ADMIN, STREET_ADMIN, own_account=True)
 STAFF = roles(ADMIN, ORGANIZER)
 # At the supermarket's counter (catalog/): its clerks, and admins standing in for them.
 COUNTER = roles(CLERK, ADMIN)
+# At the swap table (亲邻易物台): its staff are the community's clerks and admins (no role of its own).
+TABLE_STAFF = roles(CLERK, ADMIN)
 # Active members, each of whom has a wallet of their own (a street admin looking in has none).
 WALLET_HOLDERS = roles(VOLUNTEER, ORGANIZER, CLERK, ADMIN)
 
@@ -260,4 +262,25 @@ POLICY: dict[str, Rule] = {
     "getMyExpiries": WALLET_HOLDERS,
     "pageExpirySettings": ADMINS,  # points/pages/expiry_settings.py, as updateExpirySettings
     "pageExpirySettingsSave": ADMINS,
+    # the swap table (catalog/swap_web.py): members list, propose and hand over; table staff (clerks and admins:
+    # no role of its own) take items in and confirm hand-overs; admins set the hand-over days and the bonus
+    "listSwapListings": MEMBERS,
+    "getSwapListing": MEMBERS,
+    "createSwapListing": WALLET_HOLDERS,
+    "withdrawSwapListing": WALLET_HOLDERS,  # its member's (the service checks); staff use the staff operation
+    "intakeSwapListing": TABLE_STAFF,
+    "withdrawTableListing": TABLE_STAFF,
+    "listMySwapProposals": WALLET_HOLDERS,
+    "getSwapProposal": MEMBERS,  # its two members (another's answers 404) and table staff
+    "proposeSwap": WALLET_HOLDERS,
+    "acceptSwapProposal": WALLET_HOLDERS,
+    "declineSwapProposal": WALLET_HOLDERS,
+    "counterSwapProposal": WALLET_HOLDERS,
+    "cancelSwapProposal": WALLET_HOLDERS,
+    "confirmSwapHandover": WALLET_HOLDERS,
+    "listSwapHandovers": TABLE_STAFF,
+    "confirmTableHandover": TABLE_STAFF,
+    "listMissedHandovers": roles(CLERK, ADMIN, STREET_ADMIN),
+    "getSwapSettings": roles(ADMIN, CLERK, STREET_ADMIN),
+    "updateSwapSettings": ADMINS,
 }

@@ -19,7 +19,7 @@ request (its idempotency key; for an activity, the activity itself) returns the 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -30,7 +30,7 @@ import ledger
 from ledger.errors import AlreadyReversed, IdempotencyConflict, InsufficientBalance, from_database
 from points.auth.access import Access
 from points.auth.errors import ConflictOfInterest, Forbidden, InvalidRequest, NotFound
-from points.earning.errors import BudgetExhausted, NoBudget, WrongState, translated
+from points.earning.errors import BudgetExhausted, CapReached, NoBudget, WrongState, translated
 from points.earning.periods import COMMUNITY_TZ, community_day
 from points.earning.types import ActivityType
 from points.field_problems import field_problem
@@ -373,9 +373,25 @@ async def _post(conn: ledger.Connection, award_id: int, *, approved_by: int | No
 # --- the three kinds ---------------------------------------------------------------------------------------------
 
 
+async def _planned_again_after_a_cap_race(attempt: Callable[[], Awaitable[Award]]) -> Award:
+    """Two awards paying one member at once: both plans read the caps before either was written, so the second
+    one's lines would take the member above a cap, and the lines' trigger refuses them (LP001) under the usage
+    rows' locks. Planned again (a new transaction, which sees the first award), the second is cut to what is left,
+    as if the two had come one after the other, instead of being refused. Once: a third attempt would meet the same
+    race again only under a storm of awards, and then a clear refusal is the better answer."""
+    try:
+        return await attempt()
+    except CapReached:
+        return await attempt()
+
+
 async def award_activity(conn: ledger.Connection, access: Access, activity_id: int) -> Award:
     """Award a closed activity's confirmed attendees: the activity's reward each (or the type's points per hour
     of their confirmed minutes), hours for their minutes. Awarding again returns the same award."""
+    return await _planned_again_after_a_cap_race(lambda: _award_activity(conn, access, activity_id))
+
+
+async def _award_activity(conn: ledger.Connection, access: Access, activity_id: int) -> Award:
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
         plan = await _plan(conn, access, activity_id=activity_id)
@@ -436,6 +452,21 @@ async def award_adhoc(
         raise InvalidRequest(
             f"minutes is 0 to {MAX_MINUTES}", errors=[field_problem("minutes", "too_large", max=MAX_MINUTES)]
         )
+    return await _planned_again_after_a_cap_race(
+        lambda: _award_adhoc(conn, access, member_id, type_id, points, reason, idempotency_key, minutes)
+    )
+
+
+async def _award_adhoc(
+    conn: ledger.Connection,
+    access: Access,
+    member_id: int,
+    type_id: int,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    minutes: int,
+) -> Award:
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
         plan = await _plan(

@@ -99,6 +99,7 @@ _BY_SQLSTATE: dict[str, type[Exception]] = {
     # if ever one is reached. LP008-LP010 come from the generic entries API, whose errors live in points/entries.py.
     "LP011": InvalidRequest,  # attendance minutes above the schedule
     "LP012": Forbidden,  # 代办 for someone outside one's household
+    "LP013": InvalidRequest,  # an activity's award line for someone not confirmed as attending (or for more minutes)
 }
 
 

@@ -1,4 +1,4 @@
-"""Refusals of points expiry. points/errors.py maps each to its HTTP status; migration 0013 refuses the same beneath
+"""Refusals of points expiry. points/errors.py maps each to its HTTP status; migration 0015 refuses the same beneath
 (SQLSTATE LX001, LX002)."""
 
 from __future__ import annotations

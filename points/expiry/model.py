@@ -1,6 +1,6 @@
 """The expiry rule as plain Python: when a lot expires, and what is left of each lot first in, first out.
 
-PostgreSQL computes the same (``points.lot_expires_at`` and ``points.expiry_lots``, migration 0013) and is what the
+PostgreSQL computes the same (``points.lot_expires_at`` and ``points.expiry_lots``, migration 0015) and is what the
 job posts from; this model is what the tests hold it to (tests/test_expiry_model.py) and what the docs explain.
 
 A member's lots are the credits of their wallet. An award's lot (an earning) expires; any other credit (a

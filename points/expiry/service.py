@@ -1,6 +1,6 @@
 """Points expiry: the community's setting, what a member has expiring, the month's expired points, and the job.
 
-Every rule is PostgreSQL's too (migration 0013): the job's one function computes the lots under the wallet's row
+Every rule is PostgreSQL's too (migration 0015): the job's one function computes the lots under the wallet's row
 lock and posts the expiry entries; this module reads the same lots (``points.expiry_lots``) for what is coming.
 """
 

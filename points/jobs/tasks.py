@@ -45,7 +45,7 @@ async def expire_points(engine: AsyncEngine) -> int:
     """Post the points expiries due now, community by community (points/expiry/service.py); returns the points.
 
     Idempotent: a lot's expiry leaves nothing of it to expire, and PostgreSQL runs one community's expiries at a
-    time (points.expire_points_at, migration 0013), so a second run — or a second worker — posts nothing again."""
+    time (points.expire_points_at, migration 0015), so a second run — or a second worker — posts nothing again."""
     expired = 0
     async with db.connection(engine) as conn:
         communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_expiry()")]
@@ -54,3 +54,19 @@ async def expire_points(engine: AsyncEngine) -> int:
     if expired:
         log.info("points_expired", points=expired, communities=len(communities))
     return expired
+
+
+async def time_out_swaps(engine: AsyncEngine) -> int:
+    """Time out the swap table's accepted proposals past their hand-over deadline, community by community: each
+    one's hold voided and its listings reopened in a transaction of its own (catalog.swaps.time_out_lapsed)."""
+    from catalog import swaps  # the swap table's service; imported here so the jobs load without the catalog
+
+    timed_out = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_lapsed_swaps()")]
+        for community_id in communities:
+            await ledger.enter(conn, community_id)
+            timed_out += await swaps.time_out_lapsed(conn, community_id)
+    if timed_out:
+        log.info("swaps_timed_out", proposals=timed_out, communities=len(communities))
+    return timed_out

@@ -46,6 +46,7 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("expire_lapsed_holds", 20, tasks.expire_lapsed_holds),
     PeriodicJob("delete_expired_sessions", 600, tasks.delete_expired_sessions),
     PeriodicJob("expire_points", 60, tasks.expire_points),  # points expiry (points/expiry/), due within the minute
+    PeriodicJob("time_out_swaps", 60, tasks.time_out_swaps),  # the swap table's hand-over deadlines (catalog/)
 )
 
 

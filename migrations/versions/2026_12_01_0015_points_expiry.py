@@ -26,8 +26,8 @@ reset), first in first out across a member's earnings. What PostgreSQL guards he
 The service's role may call ``points.expire_due_points(community)`` (now, never a later time); the time-taking
 ``points.expire_points_at`` is the owner's, for tests that move the clock on.
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -35,8 +35,8 @@ from collections.abc import Sequence
 
 from migrations.script import execute_script
 
-revision: str = "0013"
-down_revision: str | None = "0011"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
