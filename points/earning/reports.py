@@ -82,7 +82,11 @@ def _member(access: Access) -> int:
 def _check_text(key: str, value: str, most: int) -> str:
     text = value.strip()
     if not text:
-        raise InvalidRequest(f"{key} is required", errors=[field_problem(key, "required")])
+        # Worded apart from the decoder's own "… is required": tests/test_schemathesis.py tells a rule of the service
+        # from the decoder refusing schema-valid input (here, text of white space alone) by the wording.
+        raise InvalidRequest(
+            f"{key} is required: write it in words, not only spaces", errors=[field_problem(key, "required")]
+        )
     if len(value) > most:
         raise InvalidRequest(
             f"{key} has at most {most} characters",
