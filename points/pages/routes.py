@@ -9,6 +9,7 @@ from points.pages.counter import CounterPages
 from points.pages.earning_settings import EarningSettingsPages
 from points.pages.organize import OrganizePages
 from points.pages.shop import ShopPages
+from points.pages.swap import SwapPages
 from points.pages.web import PageController
 
 PAGE_HANDLERS = [
@@ -19,4 +20,5 @@ PAGE_HANDLERS = [
     EarningSettingsPages,  # the admin's earning settings (points/pages/earning_settings.py)
     ShopPages,  # the volunteer's supermarket: payment code, catalogue, receipts (points/pages/shop.py)
     CounterPages,  # the clerk's counter, receipts and returns, stock, the day (points/pages/counter.py)
+    SwapPages,  # the swap table: browse, list, propose, my swaps; the table's staff (points/pages/swap.py)
 ]
