@@ -42,7 +42,7 @@ Done = Annotated[str, QueryParameter(max_length=20)]
 CONDITION_WORDS = {
     "new": _("New"),
     "like_new": _("Like new"),
-    "good": _("Good"),
+    "good": _("Good condition"),
     "fair": _("Fair"),
     "worn": _("Worn"),
 }
