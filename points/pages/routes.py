@@ -10,6 +10,7 @@ from points.pages.earning_settings import EarningSettingsPages
 from points.pages.expiry_settings import ExpirySettingsPages
 from points.pages.organize import OrganizePages
 from points.pages.shop import ShopPages
+from points.pages.swap import SwapPages
 from points.pages.web import PageController
 
 PAGE_HANDLERS = [
@@ -21,4 +22,5 @@ PAGE_HANDLERS = [
     ShopPages,  # the volunteer's supermarket: payment code, catalogue, receipts (points/pages/shop.py)
     CounterPages,  # the clerk's counter, receipts and returns, stock, the day (points/pages/counter.py)
     ExpirySettingsPages,  # the admin's points-expiry setting (points/pages/expiry_settings.py)
+    SwapPages,  # the swap table: browse, list, propose, my swaps; the table's staff (points/pages/swap.py)
 ]

@@ -142,6 +142,9 @@ NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     ("/organize", _("Organize"), frozenset({ORGANIZER, ADMIN}), ()),
     ("/members", _("Members"), frozenset({ADMIN}), ()),
     ("/settings/earning", _("Points settings"), frozenset({ADMIN}), ()),
+    # the swap table (points/pages/swap.py): wallet holders swap; its staff (clerks and admins) work the table
+    ("/swap", _("Swap table"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ()),
+    ("/swap/table", _("Table staff"), frozenset({CLERK, ADMIN}), ()),
 )
 
 
