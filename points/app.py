@@ -47,6 +47,7 @@ from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
 from points.pages.routes import PAGE_HANDLERS
 from points.pages.web import static_router, template_config
+from points.publication.web import PublicationController
 from points.request_db import RequestConnectionMiddleware
 from points.settings import Settings, get_settings
 from points.strict_input import strict_input
@@ -203,6 +204,7 @@ def create_app(
             *MEMBER_CONTROLLERS,
             WalletController,
             ExpiryController,
+            PublicationController,
             EarningSetupController,
             ActivitiesController,
             AwardsController,

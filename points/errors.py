@@ -78,6 +78,10 @@ EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
     HoursNotSpent: (422, "Service hours are never spent"),
     BudgetNotPostable: (422, "A budget moves only by allotting and awards"),
     AwardEntryNotReversed: (409, "Correct the award instead"),
+    # the 公示 window (points/publication/)
+    ee.NotInWindow: (409, "The award is not in its 公示 window"),
+    ee.AlreadyObjected: (409, "You have objected to this award already"),
+    ee.PublicationInconsistent: (500, "The award's publication does not add up"),
 }
 # points expiry (points/expiry/errors.py)
 EARNING_STATUS |= {

@@ -431,6 +431,9 @@ awards = Table(
     Column("total_minutes", Integer, nullable=False),
     Column("idempotency_key", Text, nullable=False),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("published_at", TS),  # the 公示 window it was published with (migration 0016)
+    Column("window_days", Integer),
+    Column("window_ends_at", TS),
     UniqueConstraint("id", "community_id", name="awards_id_community_key"),
     UniqueConstraint("community_id", "idempotency_key", name="awards_idempotency_key"),
     _pair("activity_id", "points.activities", "awards_activity_fkey"),
@@ -444,6 +447,7 @@ awards = Table(
     Index("awards_one_per_report", "report_id", unique=True, postgresql_where=text("state <> 'rejected'::text")),
     Index("awards_by_state", "community_id", "state", "id"),
     Index("awards_by_entry", "entry_id", postgresql_where=text("entry_id IS NOT NULL")),  # migration 0010
+    Index("awards_published_by_end", "window_ends_at", postgresql_where=text("state = 'published'::text")),
 )
 
 award_lines = Table(
@@ -698,6 +702,51 @@ expiries = Table(
     _pair("entry_id", "ledger.entries", "expiries_entry_fkey"),
     _pair("member_id", _MEMBERS, "expiries_member_fkey"),
     Index("expiries_by_member", "member_id", "created_at"),
+)
+
+# ---- the 公示 window (points/publication/, migration 0016) ---------------------------------------------------------
+
+publication_settings = Table(
+    "publication_settings",
+    metadata,
+    Column("community_id", BigInteger,
+           ForeignKey("ledger.communities.id", name="publication_settings_community_id_fkey"), primary_key=True),
+    Column("window_days", Integer),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+)  # fmt: skip
+
+award_holds = Table(
+    "award_holds",
+    metadata,
+    Column("hold_id", BigInteger, ForeignKey("ledger.holds.id", name="award_holds_hold_id_fkey"), primary_key=True),
+    Column("community_id", BigInteger, nullable=False),
+    Column("award_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    _pair("award_id", "points.awards", "award_holds_award_fkey"),
+    ForeignKeyConstraint(["award_id", "member_id"], ["points.award_lines.award_id", "points.award_lines.member_id"],
+                         name="award_holds_line_fkey"),
+    Index("award_holds_by_award", "award_id"),
+)  # fmt: skip
+
+objections = Table(
+    "objections",
+    metadata,
+    _id(),
+    Column("community_id", BigInteger, nullable=False),
+    Column("award_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'open'::text")),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("decided_by_member_id", BigInteger),
+    Column("decided_at", TS),
+    Column("decision_reason", Text),
+    UniqueConstraint("award_id", "member_id", name="objections_once"),
+    _pair("award_id", "points.awards", "objections_award_fkey"),
+    _pair("member_id", _MEMBERS, "objections_member_fkey"),
+    _pair("decided_by_member_id", _MEMBERS, "objections_decider_fkey"),
+    Index("objections_open", "community_id", "id", postgresql_where=text("state = 'open'::text")),
+    Index("objections_by_award", "award_id"),
 )
 
 # ---- the swap table (catalog/swap*.py, migration 0014) ------------------------------------------------------------

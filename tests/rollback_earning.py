@@ -135,6 +135,9 @@ async def _award_activity(w: World, c: Client, o: asyncpg.Connection) -> Call:
 async def _create_award(w: World, c: Client, o: asyncpg.Connection) -> Call:
     await _threshold(w, c, None)
     await _budget(w, c)
+    # With the 公示 window on: the award's holds placed and the award published are walked too (posting at once is
+    # walked by approveAward and awardActivity, the window off).
+    await _ok(await c.put(f"{_base(w)}/publication-settings", json={"window_days": 7}, headers=w.admin), 200)
     body = {
         "member_id": w.member,
         "type_id": await _type_id(w, c),

@@ -340,6 +340,7 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "number": 999_999_999,
         "listing_id": 999_999_999,  # the swap table's
         "proposal_id": 999_999_999,
+        "objection_id": 999_999_999,  # the 公示 window's
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)

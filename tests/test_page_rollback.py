@@ -180,6 +180,7 @@ async def _members_import(w: World, c: Client, o: asyncpg.Connection) -> PageCal
 import tests.page_rollback_counter  # noqa: E402
 import tests.page_rollback_expiry  # noqa: E402
 import tests.page_rollback_organize  # noqa: E402
+import tests.page_rollback_publication  # noqa: E402
 import tests.page_rollback_swap  # noqa: E402
 import tests.page_rollback_volunteer  # noqa: E402, F401
 

@@ -262,6 +262,23 @@ POLICY: dict[str, Rule] = {
     "getMyExpiries": WALLET_HOLDERS,
     "pageExpirySettings": ADMINS,  # points/pages/expiry_settings.py, as updateExpirySettings
     "pageExpirySettingsSave": ADMINS,
+    # the 公示 window (points/publication/): the public list is for anyone (the programme publishes it); any member
+    # objects; admins decide and set the window
+    "getPublicationSettings": roles(ADMIN, ORGANIZER, STREET_ADMIN),
+    "updatePublicationSettings": ADMINS,
+    "listPublishedAwards": PUBLIC,
+    "objectToAward": WALLET_HOLDERS,
+    "listObjections": roles(ADMIN, STREET_ADMIN),
+    "upholdObjection": ADMINS,
+    "dismissObjection": ADMINS,
+    "getMyPublication": WALLET_HOLDERS,
+    "pagePublication": PUBLIC,  # points/pages/publication.py, as the API's operations
+    "pageObjectToAward": WALLET_HOLDERS,
+    "pageObjections": ADMINS,
+    "pageUpholdObjection": ADMINS,
+    "pageDismissObjection": ADMINS,
+    "pagePublicationSettings": ADMINS,
+    "pagePublicationSettingsSave": ADMINS,
     # the swap table (catalog/swap_web.py): members list, propose and hand over; table staff (clerks and admins:
     # no role of its own) take items in and confirm hand-overs; admins set the hand-over days and the bonus
     "listSwapListings": MEMBERS,

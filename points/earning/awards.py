@@ -58,7 +58,7 @@ class AwardLine:
 class Award:
     id: int
     kind: str  # activity, adhoc, report
-    state: str  # pending_approval, posted, rejected
+    state: str  # pending_approval, published (in its 公示 window), posted, rejected, voided (an objection upheld)
     activity_id: int | None
     report_id: int | None
     type_id: int
@@ -76,6 +76,7 @@ class Award:
     total_minutes: int
     created_at: datetime
     corrected: bool
+    window_ends_at: datetime | None  # published: when its 公示 window ends and it settles (points/publication/)
     lines: tuple[AwardLine, ...] = ()
     replayed: bool = False
 
@@ -93,7 +94,7 @@ _SELECT = """
 SELECT w.id, w.kind, w.state, w.activity_id, w.report_id, w.type_id, t.name AS type_name, w.reason, w.award_on,
        b.period AS budget_period, w.made_by_member_id, m.display_name AS made_by_name, w.approved_by_member_id,
        w.decided_at, w.decision_reason, w.entry_id, w.total_points, w.total_minutes, w.created_at,
-       EXISTS (SELECT 1 FROM points.award_corrections c WHERE c.award_id = w.id) AS corrected
+       EXISTS (SELECT 1 FROM points.award_corrections c WHERE c.award_id = w.id) AS corrected, w.window_ends_at
   FROM points.awards w
   JOIN points.activity_types t ON t.id = w.type_id
   JOIN points.budgets b ON b.id = w.budget_id
@@ -313,7 +314,7 @@ async def _make(
     return Award(
         id=row["new_award_id"],
         kind=kind,
-        state="pending_approval" if pending else "posted",
+        state=row["new_state"],
         activity_id=activity_id,
         report_id=report_id,
         type_id=activity_type.id,
@@ -331,6 +332,7 @@ async def _make(
         total_minutes=minutes,
         created_at=row["new_created_at"],
         corrected=False,
+        window_ends_at=row["new_window_ends_at"],
         lines=tuple(lines),
     )
 
@@ -355,8 +357,9 @@ def _exhausted(period: str, left: int, needed: int) -> BudgetExhausted:
 
 
 async def _post(conn: ledger.Connection, award_id: int, *, approved_by: int | None) -> None:
-    """Post a pending award (points.post_award): one entry from the budget (and hours:served) to every line, then
-    mark it posted."""
+    """An approved award goes where a decided award goes (points.publish_award): posted at once — one entry from
+    the budget (and hours:served) to every line — or, with the community's 公示 window on, published with its points
+    held on the budget."""
     # Read first: a refusal aborts the transaction, and the answer names the period and the points needed.
     row = await conn.fetchrow(
         "SELECT b.period, w.total_points FROM points.awards w JOIN points.budgets b ON b.id = w.budget_id"
@@ -365,7 +368,7 @@ async def _post(conn: ledger.Connection, award_id: int, *, approved_by: int | No
     )
     try:
         async with translated(), _ledger_errors():
-            await conn.fetchval("SELECT points.post_award($1, $2)", award_id, approved_by)
+            await conn.fetchval("SELECT points.publish_award($1, $2)", award_id, approved_by)
     except InsufficientBalance as exc:
         raise _exhausted(row["period"], exc.data.get("available", 0), row["total_points"]) from exc
 
@@ -556,13 +559,14 @@ async def _locked(conn: ledger.Connection, community_id: int, award_id: int) -> 
 
 
 async def approve(conn: ledger.Connection, access: Access, award_id: int) -> Award:
-    """The second organizer's approval of a pending award: it posts now (today's budget balance permitting)."""
+    """The second organizer's approval of a pending award: it posts now (today's budget balance permitting), or is
+    published when the community's 公示 window is on."""
     checker = _member(access)
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
         row = await _locked(conn, access.community_id, award_id)
         if row["state"] != "pending_approval":
-            if row["state"] == "posted" and row["made_by_member_id"] != checker:
+            if row["state"] in ("posted", "published") and row["made_by_member_id"] != checker:
                 return await get_award(conn, access.community_id, award_id, replayed=True)
             raise WrongState(f"the award is {row['state']}: only a pending one is approved", state=row["state"])
         if row["made_by_member_id"] == checker:

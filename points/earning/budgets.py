@@ -32,11 +32,12 @@ class Budget:
     account_id: int
     allotted: int  # every budget entry into it
     spent: int  # every award out of it, net of corrections
-    left: int
+    left: int  # what a new award may still take: the balance less what is held
+    held: int = 0  # held for awards in their 公示 window (points/publication/): spent once they settle
 
 
 _SELECT = """
-SELECT b.id, b.period, b.starts_on, b.ends_on, b.account_id, a.balance AS left,
+SELECT b.id, b.period, b.starts_on, b.ends_on, b.account_id, a.balance, a.held,
        coalesce((SELECT sum(p.amount) FROM ledger.postings p JOIN ledger.entries e ON e.id = p.entry_id
                   WHERE p.account_id = b.account_id AND e.kind = 'budget'), 0) AS allotted
   FROM points.budgets b JOIN ledger.accounts a ON a.id = b.account_id
@@ -47,7 +48,7 @@ def _budget(row: asyncpg.Record) -> Budget:
     allotted = int(row["allotted"])
     return Budget(
         row["id"], row["period"], row["starts_on"], row["ends_on"], row["account_id"], allotted,
-        allotted - row["left"], row["left"],
+        allotted - row["balance"], row["balance"] - row["held"], row["held"],
     )  # fmt: skip
 
 

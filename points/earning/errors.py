@@ -87,6 +87,24 @@ class BudgetOverlap(EarningError):
     code = "budget_overlap"
 
 
+class NotInWindow(EarningError):
+    """The award is not in its 公示 window: it takes no objection (it settled, was voided, or its window ended)."""
+
+    code = "not_in_window"
+
+
+class AlreadyObjected(EarningError):
+    """The member has objected to this award already: once per member per award."""
+
+    code = "already_objected"
+
+
+class PublicationInconsistent(EarningError):
+    """A published award's holds or an objection's outcome do not agree with the award (LG003, LG004): a bug."""
+
+    code = "publication_inconsistent"
+
+
 _BY_SQLSTATE: dict[str, type[Exception]] = {
     "LP001": CapReached,
     "LP002": ConflictOfInterest,
@@ -100,6 +118,12 @@ _BY_SQLSTATE: dict[str, type[Exception]] = {
     "LP011": InvalidRequest,  # attendance minutes above the schedule
     "LP012": Forbidden,  # 代办 for someone outside one's household
     "LP013": InvalidRequest,  # an activity's award line for someone not confirmed as attending (or for more minutes)
+    # the 公示 window (migration 0016)
+    "LG001": NotInWindow,
+    "LG002": WrongState,  # settling an award before its window ends, or while an objection is open
+    "LG003": PublicationInconsistent,
+    "LG004": PublicationInconsistent,
+    "LG005": ConflictOfInterest,
 }
 
 

@@ -34,7 +34,9 @@ PeriodName = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q
 Allotment = Annotated[int, msgspec.Meta(ge=1, le=budgets.MAX_ALLOTMENT)]
 Threshold = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 ActivityState = Annotated[str | None, QueryParameter(name="state", pattern=r"^(draft|open|closed|awarded|cancelled)$")]
-AwardState = Annotated[str | None, QueryParameter(name="state", pattern=r"^(pending_approval|posted|rejected)$")]
+AwardState = Annotated[
+    str | None, QueryParameter(name="state", pattern=r"^(pending_approval|published|posted|rejected|voided)$")
+]
 Limit = Annotated[int, Parameter(ge=1, le=200)]
 
 
@@ -136,7 +138,8 @@ class BudgetOut(msgspec.Struct):
     account_id: int
     allotted: int
     spent: int
-    left: int
+    left: int  # what new awards may still take
+    held: int  # held for awards in their 公示 window: spent when they settle, back in `left` if voided
 
 
 class SettingsOut(msgspec.Struct):
@@ -217,6 +220,7 @@ class AwardOut(msgspec.Struct):
     total_minutes: int
     created_at: datetime
     corrected: bool
+    window_ends_at: datetime | None  # state published: its 公示 window ends then, and it settles within a minute
     lines: list[AwardLineOut]
     replayed: bool
 

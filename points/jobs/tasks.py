@@ -13,6 +13,7 @@ import ledger
 from points import db
 from points.auth.session_store import PostgresSessionStore
 from points.expiry.service import expire_due
+from points.publication.service import settle_due
 
 log = structlog.get_logger("points.jobs")
 
@@ -54,6 +55,22 @@ async def expire_points(engine: AsyncEngine) -> int:
     if expired:
         log.info("points_expired", points=expired, communities=len(communities))
     return expired
+
+
+async def settle_published_awards(engine: AsyncEngine) -> int:
+    """Settle the awards whose 公示 window has ended and that wait for no decision, community by community
+    (points/publication/service.py); returns how many.
+
+    Idempotent: a settled award is no longer published, and each one settles under its row lock (an award an
+    admin is deciding at that moment is skipped, and comes round at the next run if still published)."""
+    settled = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_published_awards()")]
+        for community_id in communities:
+            settled += await settle_due(conn, community_id)
+    if settled:
+        log.info("awards_settled", awards=settled, communities=len(communities))
+    return settled
 
 
 async def time_out_swaps(engine: AsyncEngine) -> int:

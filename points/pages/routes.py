@@ -9,6 +9,7 @@ from points.pages.counter import CounterPages
 from points.pages.earning_settings import EarningSettingsPages
 from points.pages.expiry_settings import ExpirySettingsPages
 from points.pages.organize import OrganizePages
+from points.pages.publication import PublicationPages
 from points.pages.shop import ShopPages
 from points.pages.swap import SwapPages
 from points.pages.web import PageController
@@ -22,5 +23,6 @@ PAGE_HANDLERS = [
     ShopPages,  # the volunteer's supermarket: payment code, catalogue, receipts (points/pages/shop.py)
     CounterPages,  # the clerk's counter, receipts and returns, stock, the day (points/pages/counter.py)
     ExpirySettingsPages,  # the admin's points-expiry setting (points/pages/expiry_settings.py)
+    PublicationPages,  # 公示: the public page, the admin's objections and window setting (points/pages/publication.py)
     SwapPages,  # the swap table: browse, list, propose, my swaps; the table's staff (points/pages/swap.py)
 ]

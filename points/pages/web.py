@@ -46,6 +46,7 @@ from points.errors import PROBLEMS, problem_catalog, problem_for
 from points.expiry import service as expiry
 from points.pages.field_words import field_words
 from points.pages.i18n import HTML_LANG, LANG_COOKIE, LOCALES, Formats, choose_locale, gettext, ngettext, translations
+from points.publication import service as publication
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
 log = structlog.get_logger("points.pages")
@@ -128,6 +129,13 @@ def _here(request: Request[Any, Any, Any]) -> str:
 
 # The sections of a community's pages (the nav of base.html): (path under /c/{slug}, words, roles that see it
 # (none: every member), further paths under which the section is the current one).
+OBJECTION_WORDS = {
+    "open": _("waiting for the admin"),
+    "upheld": _("upheld"),
+    "dismissed": _("dismissed"),
+    "closed": _("closed"),
+}
+
 NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     ("/me", _("My points"), frozenset(), ()),
     ("/activities", _("Activities"), frozenset(), ()),
@@ -145,6 +153,9 @@ NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     # the swap table (points/pages/swap.py): wallet holders swap; its staff (clerks and admins) work the table
     ("/swap", _("Swap table"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ()),
     ("/swap/table", _("Table staff"), frozenset({CLERK, ADMIN}), ()),
+    # the 公示 window (points/pages/publication.py): the public page for everyone, objections for the admin
+    ("/gongshi", _("Public notice"), frozenset(), ()),
+    ("/objections", _("Objections"), frozenset({ADMIN}), ()),
 )
 
 
@@ -399,4 +410,7 @@ class PageController(Controller):
             # points expiry (points/expiry/): what expires within 8 weeks, and the statement's monthly line
             expiries=await expiry.upcoming(conn, access.community_id, found.account.id),
             expired_months=await expiry.expired_by_month(conn, access.community_id, access.member_id or 0),
+            # the 公示 window (points/publication/): awards pending in their window, and voided ones with the reason
+            publication=await publication.mine(conn, access),
+            objection_words=OBJECTION_WORDS,
         )
