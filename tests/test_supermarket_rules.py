@@ -1,8 +1,9 @@
 """The supermarket under pressure: bad input for every operation changes nothing (under the 4xx watch); two
 counters selling the last unit at once, one payment code shown twice at once, one confirmation sent twice at once,
 many redemptions against one wallet (each race on real connections, decided in PostgreSQL: tests/racing.py), two
-baskets on the one supermarket account not waiting for each other; and a hypothesis property that whatever moves, the stock equals the sum of its
-movements and is never negative, and the points the wallet lost are the points the supermarket holds."""
+baskets on the one supermarket account not waiting for each other; and a hypothesis property that whatever moves,
+the stock equals the sum of its movements and is never negative, and the points the wallet lost are the points the
+supermarket holds."""
 
 from __future__ import annotations
 
