@@ -1,22 +1,29 @@
 """Awards, end to end through the API: an activity's attendees paid once from the budget, with hours; caps cut
 and shown; approvals above the threshold by a second organizer; a budget that runs out; corrections by
-reversal; nobody paid by themselves or their household; two organizers on one budget at once."""
+reversal; nobody paid by themselves or their household; two organizers on one budget at once (the races on real
+connections, decided in PostgreSQL: tests/racing.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
 import ledger
 from points import db
-from points.auth.access import enter_community
+from points.auth.access import Access, enter_community
 from points.earning import activities, attendance, awards, budgets, reports, types, web, web_attendance, web_reports
+from points.earning.errors import BudgetExhausted
+from points.errors import problem_for
 from tests.earning_world import Person, World, make_world
+from tests.racing import entered_as, race, split, sqlstate_behind
+
+T = TypeVar("T")
 
 
 def key() -> dict[str, str]:
@@ -32,6 +39,10 @@ async def adhoc(world: World, who: Person, to: Person, points: int, type_code: s
     body = {"member_id": to.member_id, "type_id": world.types[type_code]["id"], "points": points,
             "reason": kw.pop("reason", "调解3栋邻里噪音纠纷"), **kw}  # fmt: skip
     return await world.call(who, "POST", "/awards", json=body, headers=key())
+
+
+async def as_(world: World, who: Person, work: Callable[[Any, Access], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
+    return await entered_as(world.owner, world.community_id, who.member_id, work)
 
 
 async def test_an_activity_is_awarded_once_with_points_and_hours(world: World) -> None:
@@ -64,14 +75,26 @@ async def test_an_activity_is_awarded_once_with_points_and_hours(world: World) -
     assert (hours["minutes"], hours["hours"], hours["stars"], hours["next_star_hours"]) == (120, 2.0, 0, 100)
 
 
-async def test_two_award_requests_at_once_post_once(world: World) -> None:
-    activity_id = await world.activity(attendees=world.volunteers[:2])
-    answers = await asyncio.gather(
-        *[world.call(world.organizer, "POST", f"/activities/{activity_id}/award") for _ in range(4)]
+async def test_two_award_requests_at_once_post_once(world: World, engine: Any) -> None:
+    """Four "award this activity" requests at once (a double tap and retries), on four connections, all of them
+    started while the activity's row is locked, so none has planned yet. What decides the race in PostgreSQL:
+    points.award_plan locks the activity's row (FOR UPDATE) before it reads whether the activity has an award, so
+    the later ones plan after the first committed, find its award and answer it, replayed; underneath, the partial
+    unique index awards_one_per_activity would refuse a second live award."""
+    activity_id = await world.activity(attendees=world.volunteers[:2], reward_points=5)
+    award = await as_(world, world.organizer, lambda c, a: awards.award_activity(c, a, activity_id))
+    made = await race(
+        engine, world.owner, "SELECT id FROM points.activities WHERE id = $1 FOR UPDATE", [activity_id], [award] * 4
     )
-    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
-    assert len({a.json()["id"] for a in answers}) == 1
+    ok, failed = split(made)
+    assert failed == []
+    assert len({a.id for a in ok}) == 1
+    assert sorted(a.replayed for a in ok) == [False, True, True, True]
     assert await world.entries() == 1
+    assert [await world.balance(p) for p in world.volunteers[:3]] == [5, 5, 0]
+    # Through the API the same tap once more: 200, the same award, replayed.
+    again = await world.call(world.organizer, "POST", f"/activities/{activity_id}/award")
+    assert (again.status_code, again.json()["id"], again.json()["replayed"]) == (200, ok[0].id, True)
 
 
 async def test_an_activity_is_awarded_only_once_its_attendance_is_confirmed(world: World) -> None:
@@ -258,17 +281,47 @@ async def test_an_adhoc_award_retried_with_its_key_posts_once(world: World) -> N
 
 
 async def test_two_organizers_never_overspend_one_budget(
-    client: Any, owner_conn: asyncpg.Connection, conn: Any
+    client: Any, owner_conn: asyncpg.Connection, conn: Any, engine: Any
 ) -> None:
+    """Six ad-hoc awards of 10 by two organizers at once, from a budget of 50, each on its own connection, all
+    planned (each saw 50 left) before any wrote: the budget account's row is held locked meanwhile. What decides the
+    race in PostgreSQL: ledger.post_entry locks the bounded budget account (FOR UPDATE) and checks its lower bound
+    under that lock (the CHECK accounts_within_lower_bound again underneath), so they draw on it one after another
+    and the sixth is refused there (LE001), which the service answers as budget_exhausted saying what is left."""
     world = await make_world(client, owner_conn, conn, budget=50, volunteers=6)
-    # six awards of 10 by two organizers at once, from a budget of 50: exactly five post
-    answers = await asyncio.gather(
-        *[adhoc(world, (world.organizer, world.checker)[n % 2], p, 10) for n, p in enumerate(world.volunteers)]
+    mediation = world.types["mediation"]["id"]
+
+    def award(to: Person) -> Callable[[Any, Access], Awaitable[awards.Award]]:
+        return lambda c, a: awards.award_adhoc(
+            c, a, member_id=to.member_id, type_id=mediation, points=10, reason="调解邻里纠纷",
+            idempotency_key=secrets.token_hex(8),
+        )  # fmt: skip
+
+    racers = [
+        await as_(world, (world.organizer, world.checker)[n % 2], award(p)) for n, p in enumerate(world.volunteers)
+    ]
+    made = await race(
+        engine,
+        world.owner,
+        "SELECT a.id FROM points.budgets b JOIN ledger.accounts a ON a.id = b.account_id"
+        " WHERE b.community_id = $1 FOR UPDATE OF a",
+        [world.community_id],
+        racers,
     )
-    codes = sorted(a.status_code for a in answers)
-    assert codes == [201] * 5 + [422], [a.text for a in answers]
+    ok, failed = split(made)
+    assert [a.state for a in ok] == ["posted"] * 5, made
+    assert len(failed) == 1, failed
+    assert isinstance(failed[0], BudgetExhausted), failed
+    refused = failed[0]
+    assert (refused.data["left"], refused.data["needed"]) == (0, 10)
+    assert "0 points left" in refused.message
+    assert sqlstate_behind(refused) == "LE001"  # refused by PostgreSQL: its plan had seen 50 left
+    assert problem_for(refused) == (422, "budget_exhausted")
     assert await world.budget_left() == 0
     assert sum([await world.balance(p) for p in world.volunteers]) == 50
+    # Through the API the seventh award is refused before anything is written, in the same words.
+    r = await adhoc(world, world.organizer, world.volunteers[0], 10)
+    assert (r.status_code, r.json()["code"], r.json()["left"], r.json()["needed"]) == (422, "budget_exhausted", 0, 10)
 
 
 async def test_two_awards_racing_to_a_members_cap_are_cut_not_refused(world: World, engine: Any) -> None:

@@ -1,11 +1,14 @@
 """The supermarket under pressure: bad input for every operation changes nothing (under the 4xx watch); two
 counters selling the last unit at once, one payment code shown twice at once, one confirmation sent twice at once,
-many redemptions against one wallet; and a hypothesis property that whatever moves, the stock equals the sum of its
-movements and is never negative, and the points the wallet lost are the points the supermarket holds."""
+many redemptions against one wallet (each race on real connections, decided in PostgreSQL: tests/racing.py), two
+baskets on the one supermarket account not waiting for each other; and a hypothesis property that whatever moves,
+the stock equals the sum of its movements and is never negative, and the points the wallet lost are the points the
+supermarket holds."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -14,8 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger
-from catalog import counter
+from catalog import codes, counter
+from catalog.errors import InsufficientStock, PaymentCodeUsed
 from points import db
+from points.auth.access import Access
+from points.errors import problem_for
+from tests.earning_world import Person
+from tests.racing import connections, entered_as, race, split, sqlstate_behind
 from tests.supermarket_world import Shop, key, make_shop, person
 
 
@@ -119,23 +127,66 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert await shop.balance(v) == 200
 
 
-async def test_two_counters_selling_the_last_unit_at_once_sell_it_once(shop: Shop, client: Any, conn: Any) -> None:
+def basket(
+    payer: counter.Payer, wanted: list[counter.Wanted], *, idem: str = "", at: str = ""
+) -> Callable[[Any, Access], Awaitable[counter.Receipt]]:
+    """A clerk confirming a basket at the counter, as POST /counter/redemptions does (a racer's work)."""
+    return lambda c, access: counter.confirm(c, access, payer, wanted, idempotency_key=idem or key(), counter=at)
+
+
+def one(shop: Shop, name: str, quantity: int = 1) -> list[counter.Wanted]:
+    return [counter.Wanted(quantity, good_id=shop.goods[name]["id"])]
+
+
+async def opened(shop: Shop) -> None:
+    """The counter has sold before (the third volunteer bought a soap): the supermarket account and the receipts'
+    numbering exist, so a race below is about what it names, not about opening them."""
+    r = await shop.redeem(shop.volunteers[2], [("肥皂", 1)])
+    assert r.status_code == 201, r.text
+
+
+async def test_two_counters_selling_the_last_unit_at_once_sell_it_once(
+    shop: Shop, client: Any, conn: Any, engine: Any
+) -> None:
+    """Two counters sell the last bottle of soy sauce at once, on two connections, both baskets planned (each saw
+    one in stock) before either wrote: the good's row is held locked meanwhile. What decides the race in
+    PostgreSQL: the sale movement's trigger (points.stock_moved) takes the stock down in one UPDATE ... WHERE
+    stock + quantity >= 0 under the good's row lock, so the second finds none left once the first committed and
+    is refused there (LS001); its whole basket rolls back (its code unused, its wallet untouched)."""
+    await opened(shop)
     second_clerk = await person(client, shop.owner, conn, shop.slug, "刘店员", "1-202", ["clerk"])
     last = await shop.add_good("酱油", 12, 1)
     a, b = shop.volunteers[:2]
     code_a, code_b = await shop.code(a), await shop.code(b)
-    answers = await asyncio.gather(
-        shop.redeem(a, [("酱油", 1)], payment_code=code_a, counter="1号柜台"),
-        shop.redeem(b, [("酱油", 1)], clerk=second_clerk, payment_code=code_b, counter="2号柜台"),
-    )
-    assert sorted(r.status_code for r in answers) == [201, 422], [r.text for r in answers]
-    refused = next(r for r in answers if r.status_code == 422)
-    assert (refused.json()["code"], refused.json()["name"]) == ("insufficient_stock", "酱油")
+    cid = shop.community_id
+    made = await race(
+        engine,
+        shop.owner,
+        "SELECT id FROM points.goods WHERE id = $1 FOR UPDATE",
+        [last["id"]],
+        [
+            await entered_as(shop.owner, cid, shop.clerk.member_id,
+                             basket(counter.Payer(payment_code=code_a), one(shop, "酱油"), at="1号柜台")),
+            await entered_as(shop.owner, cid, second_clerk.member_id,
+                             basket(counter.Payer(payment_code=code_b), one(shop, "酱油"), at="2号柜台")),
+        ],
+    )  # fmt: skip
+    sold, refused = split(made)
+    assert (len(sold), len(refused)) == (1, 1), made
+    assert isinstance(refused[0], InsufficientStock), refused
+    assert (refused[0].data["name"], refused[0].data["stock"]) == ("酱油", 0)
+    assert sqlstate_behind(refused[0]) == "LS001"  # refused by PostgreSQL: its plan had seen one in stock
+    assert problem_for(refused[0]) == (422, "insufficient_stock")
     assert await shop.stock("酱油") == 0
     assert sorted([await shop.balance(a), await shop.balance(b)]) == [188, 200]
-    assert await shop.supermarket() == 12
+    assert await shop.supermarket() == 15 + 12
     moved = await shop.owner.fetchval("SELECT sum(quantity) FROM points.stock_movements WHERE good_id = $1", last["id"])
     assert moved == 0
+    # The loser's code was not used by its rolled-back basket: shown again through the API, the refusal names the
+    # good (before anything is written), not the code.
+    loser, loser_code = (b, code_b) if sold[0].member_id == a.member_id else (a, code_a)
+    r = await shop.redeem(loser, [("酱油", 1)], payment_code=loser_code)
+    assert (r.status_code, r.json()["code"], r.json()["name"]) == (422, "insufficient_stock", "酱油"), r.text
 
 
 async def test_two_first_baskets_at_once_open_the_supermarket_account_once(shop: Shop, engine: Any) -> None:
@@ -169,37 +220,155 @@ async def test_two_first_baskets_at_once_open_the_supermarket_account_once(shop:
     assert await shop.owner.fetchval(opened, shop.community_id) == 1
 
 
-async def test_one_payment_code_shown_twice_at_once_pays_once(shop: Shop) -> None:
+async def test_one_payment_code_shown_twice_at_once_pays_once(shop: Shop, engine: Any) -> None:
+    """One payment code scanned at three counters at once (three baskets, three keys), on three connections, all
+    planned (each saw the code unused) before any wrote: the code's row is held locked meanwhile. What decides the
+    race in PostgreSQL: points.redeem_basket claims the code by UPDATE ... WHERE used_at IS NULL under the code's
+    row lock, so the later ones find it used once the first committed and are refused there (LS002)."""
+    await opened(shop)
     v = shop.volunteers[0]
     code = await shop.code(v)
-    answers = await asyncio.gather(*[shop.redeem(v, [("肥皂", 1)], payment_code=code) for _ in range(3)])
-    assert sorted(r.status_code for r in answers) == [201, 422, 422], [r.text for r in answers]
-    assert {r.json()["code"] for r in answers if r.status_code == 422} == {"payment_code_used"}
-    assert (await shop.balance(v), await shop.stock("肥皂")) == (185, 49)
+    scan = await entered_as(
+        shop.owner, shop.community_id, shop.clerk.member_id, basket(counter.Payer(payment_code=code), one(shop, "肥皂"))
+    )
+    made = await race(
+        engine, shop.owner, "SELECT id FROM points.payment_codes WHERE code_hash = $1 FOR UPDATE",
+        [codes.code_hash(code)], [scan] * 3,
+    )  # fmt: skip
+    paid, refused = split(made)
+    assert (len(paid), len(refused)) == (1, 2), made
+    assert all(isinstance(exc, PaymentCodeUsed) and sqlstate_behind(exc) == "LS002" for exc in refused), refused
+    assert {problem_for(exc) for exc in refused} == {(422, "payment_code_used")}
+    assert (await shop.balance(v), await shop.stock("肥皂")) == (185, 48)
+    # Scanned once more through the API: refused in the same words, nothing written.
+    r = await shop.redeem(v, [("肥皂", 1)], payment_code=code)
+    assert (r.status_code, r.json()["code"]) == (422, "payment_code_used"), r.text
 
 
-async def test_one_confirmation_sent_twice_at_once_charges_once(shop: Shop) -> None:
+async def test_one_confirmation_sent_twice_at_once_charges_once(shop: Shop, engine: Any) -> None:
+    """The counter's page sends one confirmation four times at once (one Idempotency-Key), on four connections, all
+    planned (none saw a receipt of the key, each saw the code unused) before any wrote: the code's row is held
+    locked meanwhile. What decides the race in PostgreSQL: the code's row lock and its claim (used once, LS002), and
+    underneath the receipts' and the ledger entries' unique idempotency keys; the service answers the later ones
+    with the first's receipt, replayed, once the first committed."""
+    await opened(shop)
     v = shop.volunteers[0]
     code, idem = await shop.code(v), key()
-    answers = await asyncio.gather(*[shop.redeem(v, [("杯子", 2)], payment_code=code, idem=idem) for _ in range(4)])
-    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201], [r.text for r in answers]
-    assert len({r.json()["number"] for r in answers}) == 1
-    assert (await shop.balance(v), await shop.stock("杯子"), await shop.supermarket()) == (160, 28, 40)
+    confirm = await entered_as(
+        shop.owner, shop.community_id, shop.clerk.member_id,
+        basket(counter.Payer(payment_code=code), one(shop, "杯子", 2), idem=idem),
+    )  # fmt: skip
+    made = await race(
+        engine, shop.owner, "SELECT id FROM points.payment_codes WHERE code_hash = $1 FOR UPDATE",
+        [codes.code_hash(code)], [confirm] * 4,
+    )  # fmt: skip
+    receipts, failed = split(made)
+    assert failed == []
+    assert len({r.number for r in receipts}) == 1
+    assert sorted(r.replayed for r in receipts) == [False, True, True, True]
+    assert (await shop.balance(v), await shop.stock("杯子"), await shop.supermarket()) == (160, 28, 15 + 40)
+    # Sent again through the API: 200, the same receipt.
+    r = await shop.redeem(v, [("杯子", 2)], payment_code=code, idem=idem)
+    assert (r.status_code, r.json()["number"]) == (200, receipts[0].number), r.text
 
 
-async def test_many_redemptions_against_one_wallet_never_overdraw_it(shop: Shop, client: Any, conn: Any) -> None:
-    """A card and PIN pays without a fresh code each time: 50 baskets of 15 at once against a wallet of 100."""
+async def card_race(shop: Shop, client: Any, conn: Any, database_url: str) -> tuple[Person, list[Any]]:
+    """50 baskets of one soap (15) at once, paid by card and PIN (no fresh code each time), against a wallet of 100,
+    each on its own connection (an engine of 50 for it), all planned (each saw 100 available) before any wrote:
+    the wallet's row is held locked meanwhile."""
+    await opened(shop)
     grandma = await person(client, shop.owner, conn, shop.slug, "赵奶奶", "6-606", ["volunteer"], signs_in=False)
     await shop.fund(grandma, 100)
     r = await client.post(f"{shop.url}/members/{grandma.member_id}/card", json={"pin": "1357"})
     card = r.json()["card_number"]
-    answers = await asyncio.gather(*[shop.redeem(None, [("肥皂", 1)], card_number=card, pin="1357") for _ in range(50)])
-    statuses = sorted(r.status_code for r in answers)
-    assert statuses == [201] * 6 + [422] * 44, [r.text for r in answers if r.status_code not in (201, 422)]
-    assert {r.json()["code"] for r in answers if r.status_code == 422} == {"insufficient_points"}
-    assert (await shop.balance(grandma), await shop.stock("肥皂"), await shop.supermarket()) == (10, 44, 90)
-    numbers = sorted(r.json()["number"] for r in answers if r.status_code == 201)
-    assert numbers == list(range(1, 7))  # numbered one after another, none lost, none twice
+    pay = await entered_as(
+        shop.owner, shop.community_id, shop.clerk.member_id,
+        basket(counter.Payer(card_number=card, pin="1357"), one(shop, "肥皂")),
+    )  # fmt: skip
+    wallet = await shop.owner.fetchval("SELECT wallet_account_id FROM points.members WHERE id = $1", grandma.member_id)
+    engine = db.make_engine(database_url, pool_size=50)
+    try:
+        made = await race(engine, shop.owner, "SELECT id FROM ledger.accounts WHERE id = $1 FOR UPDATE", [wallet],
+                          [pay] * 50)  # fmt: skip
+    finally:
+        await engine.dispose()
+    return grandma, made
+
+
+async def test_many_redemptions_against_one_wallet_never_overdraw_it(
+    shop: Shop, client: Any, conn: Any, database_url: str
+) -> None:
+    """What decides the race (card_race's) in PostgreSQL: ledger.post_entry locks the bounded wallet (FOR UPDATE)
+    and checks its lower bound under that lock (the CHECK accounts_within_lower_bound again underneath), so the
+    baskets are charged one after another: six fit (90), the other 44 are refused there (LE001) and roll back whole
+    (no receipt, no stock taken)."""
+    grandma, made = await card_race(shop, client, conn, database_url)
+    receipts, refused = split(made)
+    assert (len(receipts), len(refused)) == (6, 44), [e for e in refused if sqlstate_behind(e) != "LE001"]
+    assert {sqlstate_behind(exc) for exc in refused} == {"LE001"}  # refused by PostgreSQL, not by the plan
+    assert (await shop.balance(grandma), await shop.stock("肥皂"), await shop.supermarket()) == (10, 43, 15 + 90)
+    assert sorted(r.number for r in receipts) == list(range(2, 8))  # numbered one after another, none lost
+    # Once more through the API: refused before anything is written, saying what is left.
+    r = await shop.redeem(None, [("肥皂", 1)], card_number=(await card_of(shop, grandma)), pin="1357")
+    assert (r.status_code, r.json()["code"], r.json()["available"]) == (422, "insufficient_points", 10), r.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a basket refused by PostgreSQL for the wallet (LE001 from points.redeem_basket, a race the plan"
+    " could not see) is raised untranslated by catalog/counter.py and answers 500 internal_error, not 422"
+    " insufficient_points",
+)
+async def test_a_basket_the_wallet_refuses_in_a_race_is_answered_insufficient_points(
+    shop: Shop, client: Any, conn: Any, database_url: str
+) -> None:
+    """The losers of card_race are refused by PostgreSQL (LE001); the API must answer them as it answers a basket
+    its own plan refuses: 422 insufficient_points (points/errors.py's problem_for is the API's one mapping)."""
+    _, made = await card_race(shop, client, conn, database_url)
+    _, refused = split(made)
+    assert len(refused) == 44
+    assert {problem_for(exc) for exc in refused} == {(422, "insufficient_points")}
+
+
+async def card_of(shop: Shop, who: Person) -> str:
+    number: str = await shop.owner.fetchval(
+        "SELECT card_number FROM points.member_cards WHERE member_id = $1", who.member_id
+    )
+    return number
+
+
+async def test_redemptions_for_two_members_do_not_wait_on_the_supermarket_account(shop: Shop, engine: Any) -> None:
+    """Every redemption credits the one supermarket account, which must not serialise them (docs/DESIGN.md: the
+    hot account is striped, never a row every basket waits on). One basket is written and its transaction held open
+    (after its write, before its commit); meanwhile a second basket, for another member and another good, on
+    another connection, credits the same account and commits. If the account's row were locked by the first, the
+    second would wait for it, and the test fails on the time limit instead of hanging."""
+    await opened(shop)
+    a, b = shop.volunteers[:2]
+    code_a, code_b = await shop.code(a), await shop.code(b)
+    cid = shop.community_id
+    committed = "SELECT count(*) FROM points.receipts WHERE community_id = $1 AND number = $2"
+    async with connections(engine, 2) as (first, second):
+        clerk_first = await entered_as(shop.owner, cid, shop.clerk.member_id, lambda c, access: _access(access))
+        access = await clerk_first(first)
+        async with ledger.transaction(first):
+            held = await basket(counter.Payer(payment_code=code_a), one(shop, "肥皂"))(first, access)
+            other = await entered_as(
+                shop.owner, cid, shop.clerk.member_id, basket(counter.Payer(payment_code=code_b), one(shop, "杯子"))
+            )
+            try:
+                meanwhile = await asyncio.wait_for(other(second), timeout=5)
+            except TimeoutError:
+                pytest.fail("the second basket waited for the first's commit: baskets on one account serialise")
+            assert await shop.owner.fetchval(committed, cid, meanwhile.number) == 1  # committed, seen by others
+            assert await shop.owner.fetchval(committed, cid, held.number) == 0  # the first still open
+            assert await shop.supermarket() == 15 + 20
+    assert await shop.owner.fetchval(committed, cid, held.number) == 1
+    assert (await shop.balance(a), await shop.balance(b), await shop.supermarket()) == (185, 180, 15 + 15 + 20)
+
+
+async def _access(access: Access) -> Access:
+    return access
 
 
 OPS = st.lists(
