@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from catalog.errors import (
     ReturnTooMuch,
     translated,
 )
-from ledger.errors import IdempotencyConflict, InsufficientBalance
+from ledger.errors import IdempotencyConflict, InsufficientBalance, from_database
 from points.auth.access import Access
 from points.auth.errors import ConflictOfInterest, Forbidden, InvalidRequest, NotFound
 from points.earning.periods import COMMUNITY_TZ, community_day
@@ -498,6 +499,20 @@ async def confirm(
         raise exc from None
 
 
+@asynccontextmanager
+async def _ledger_refusals() -> AsyncIterator[None]:
+    """The ledger's refusals raised inside points.redeem_basket as the ledger's errors: the wallet's bound (LE001)
+    refusing a basket whose plan saw enough points, because another basket on the same wallet committed between
+    the plan and the write. The API answers it as it answers the plan's own refusal (422 insufficient_points)."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        found = from_database(exc)
+        if found is None:
+            raise
+        raise found from exc
+
+
 async def _write(
     conn: ledger.Connection,
     access: Access,
@@ -510,7 +525,7 @@ async def _write(
 ) -> Receipt:
     memo = "积分超市 · " + "、".join(f"{line.name}×{line.quantity}" for line in plan.lines)
     clerk = _clerk_of(access)
-    async with translated():
+    async with translated(), _ledger_refusals():
         row = await conn.fetchrow(
             "SELECT * FROM points.redeem_basket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
             " $15::jsonb, $16::bigint[], $17::text[], $18::int[], $19::int[])",

@@ -313,12 +313,6 @@ async def test_many_redemptions_against_one_wallet_never_overdraw_it(
     assert (r.status_code, r.json()["code"], r.json()["available"]) == (422, "insufficient_points", 10), r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a basket refused by PostgreSQL for the wallet (LE001 from points.redeem_basket, a race the plan"
-    " could not see) is raised untranslated by catalog/counter.py and answers 500 internal_error, not 422"
-    " insufficient_points",
-)
 async def test_a_basket_the_wallet_refuses_in_a_race_is_answered_insufficient_points(
     shop: Shop, client: Any, conn: Any, database_url: str
 ) -> None:
