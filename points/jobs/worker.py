@@ -47,6 +47,7 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("delete_expired_sessions", 600, tasks.delete_expired_sessions),
     PeriodicJob("expire_points", 60, tasks.expire_points),  # points expiry (points/expiry/), due within the minute
     PeriodicJob("time_out_swaps", 60, tasks.time_out_swaps),  # the swap table's hand-over deadlines (catalog/)
+    PeriodicJob("expire_swap_listings", 60, tasks.expire_swap_listings),  # the swap table's old listings
 )
 
 
