@@ -277,7 +277,7 @@ class SwapListingsController(Controller):
         "/table/listings/{listing_id:int}/withdraw",
         operation_id="withdrawTableListing",
         status_code=HTTP_200_OK,
-        responses=problems(400, 401, 403, 404, 409),
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
     )
     async def staff_withdraw(self, here: Here, listing_id: PathId, data: JSONBody[StaffWithdrawIn]) -> ListingOut:
         """Table staff take an open listing off the table, saying why (the item went back to its member, it is not

@@ -316,7 +316,7 @@ async def test_staff_take_a_listing_off_the_table_saying_why(table: Table, brows
     shown = await staff.get(page)
     assert f'id="staff-withdraw-{book}"' in shown.text
     # refused: no reason (spaces only), in both languages; nothing changed, nothing audited
-    for lang, words in (("zh_CN", "下架原因"), ("en", "Why is it taken off the table?")):
+    for lang, words in (("zh_CN", "撤下原因"), ("en", "Why is it taken off the table?")):
         who = await _as(browsers, t, None, lang=lang)
         r = await _post(who, page, f"/c/{s.slug}/swap/table/listings/{book}/withdraw", {"reason": "   "})
         assert r.status_code == 400, r.text
@@ -346,7 +346,7 @@ async def test_staff_take_a_listing_off_the_table_saying_why(table: Table, brows
         staff, listing, f"/c/{s.slug}/swap/table/listings/{lamp}/withdraw", {"reason": "", "back": "listing"}
     )
     assert r.status_code == 400
-    assert "下架原因" in alert_of(r.text)
+    assert "撤下原因" in alert_of(r.text)
     assert 'id="listing-title"' in r.text
     r = await _post(staff, listing, f"/c/{s.slug}/swap/table/listings/{lamp}/withdraw",
                     {"reason": "重复登记", "back": "listing"})  # fmt: skip
