@@ -168,7 +168,7 @@ async def _table_withdraw(w: World, c: Client, o: asyncpg.Connection) -> PageCal
 
 @page_recipe("pageSwapSettingsSave")
 async def _settings(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
-    page = f"/c/{w.slug}/swap/settings"
+    page = f"/c/{w.slug}/swap/table/settings"
     form = {
         "handover_days": "5",
         "listing_days": "30",

@@ -42,6 +42,7 @@ async def test_staff_take_in_and_withdraw_and_the_admin_sets_the_lifetime(
     await expect(staff.get_by_role("alert")).to_contain_text("撤下原因")
     await expect(staff.locator("#on-table")).to_contain_text("旧书二十本")
     await check_accessible(staff, "a withdrawal refused")
+    await staff.get_by_role("alert").scroll_into_view_if_needed()
     await shoot(staff, "swap-staff-withdraw-refused")
     await staff.set_viewport_size(LAPTOP)
     await staff.locator("#on-table").get_by_label("撤下原因").fill("书页发霉，不宜交换")

@@ -428,7 +428,7 @@ async def test_the_missed_hand_overs_per_member(table: Table, browsers: Browsers
 async def test_the_admin_sets_the_swap_table_up(table: Table, browsers: Browsers, conn: Any) -> None:
     t = table
     s = t.shop
-    page = f"/c/{s.slug}/swap/settings"
+    page = f"/c/{s.slug}/swap/table/settings"
     admin = await _admin(browsers, t, conn)
     shown = await admin.get(page)
     assert shown.status_code == 200

@@ -579,7 +579,7 @@ class SwapPages(Controller):
         """The API's withdrawTableListing: staff take a listing off the table, saying why (audited); from the
         table page or from the listing's own page (``back=listing``), where a refusal is shown again."""
         typed = await read_form(request)
-        typed["withdraw"] = str(listing_id)
+        typed["condition"] = "good"  # the intake form on the page shown again starts as it does
         try:
             await swap_listings.withdraw_listing(conn, access, listing_id, staff=True, reason=str(typed["reason"]))
         except Exception as exc:
@@ -631,14 +631,14 @@ class SwapPages(Controller):
             admin=True,
         )  # fmt: skip
 
-    @get("/c/{slug:str}/swap/settings", operation_id="pageSwapSettings")
+    @get("/c/{slug:str}/swap/table/settings", operation_id="pageSwapSettings")
     async def settings(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, done: Done = ""
     ) -> Template:
         """The admin's swap settings: hand-over days, the listings' lifetime, the give-away bonus."""
         return await self._settings_page(request, conn, community, done=done)
 
-    @post("/c/{slug:str}/swap/settings", operation_id="pageSwapSettingsSave")
+    @post("/c/{slug:str}/swap/table/settings", operation_id="pageSwapSettingsSave")
     async def settings_save(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity
     ) -> Response[Any]:
@@ -660,4 +660,4 @@ class SwapPages(Controller):
             await swap_listings.update_settings(conn, community.id, wanted)
         except Exception as exc:
             return await self._settings_page(request, conn, community, typed=typed, failed=_worded(exc, "settings"))
-        return Redirect(swap_url(community.slug, "/settings?done=saved"), status_code=303)
+        return Redirect(swap_url(community.slug, "/table/settings?done=saved"), status_code=303)
