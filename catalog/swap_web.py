@@ -18,6 +18,7 @@ from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from catalog import swap_listings, swaps
+from ledger.model import MAX_REASON_CHARS
 from points.fields import Id, PathId
 from points.ledger_web import IdempotencyKey
 from points.openapi import problems, replayed
@@ -40,6 +41,12 @@ Points = Annotated[
 ListingIds = Annotated[list[Id], msgspec.Meta(max_length=swaps.MAX_ITEMS)]
 TakeIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=swaps.MAX_ITEMS)]
 HandoverDays = Annotated[int, msgspec.Meta(ge=1, le=swap_listings.MAX_HANDOVER_DAYS)]
+ListingDays = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=swap_listings.MAX_LISTING_DAYS, description="days an open listing stays before it expires"),
+]
+StaffReason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_CHARS, pattern=_TEXT)]
+MemberSearch = Annotated[str, QueryParameter(name="q", min_length=1, max_length=100, pattern=_TEXT)]
 BonusPoints = Annotated[int, msgspec.Meta(ge=1, le=swap_listings.MAX_BONUS_POINTS)]
 BonusCap = Annotated[int, msgspec.Meta(ge=1, le=swap_listings.MAX_BONUS_CAP)]
 Search = Annotated[str | None, QueryParameter(name="q", min_length=1, max_length=100, pattern=_TEXT)]
@@ -85,6 +92,11 @@ class SettingsIn(msgspec.Struct, forbid_unknown_fields=True):
     bonus_points: BonusPoints | None = None
     bonus_cap_per_month: BonusCap | None = None
     bonus_type_id: Id | None = None
+    listing_days: ListingDays = swap_listings.DEFAULT_LISTING_DAYS
+
+
+class StaffWithdrawIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: StaffReason  # why the table's staff take it off (audited)
 
 
 # ---- answers ----------------------------------------------------------------------------------------------------
@@ -105,6 +117,15 @@ class ListingOut(msgspec.Struct):
     intake_by_member_id: int | None
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime  # an open listing expires then (the community's listing lifetime)
+    relist_of_id: int | None  # the expired listing this one lists again
+    relisted_as_id: int | None  # an expired listing's new listing, once listed again
+
+
+class MemberMatchOut(msgspec.Struct):
+    id: int
+    display_name: str
+    household: str | None
 
 
 class ItemOut(msgspec.Struct):
@@ -153,12 +174,14 @@ class SettingsOut(msgspec.Struct):
     bonus_points: int | None
     bonus_cap_per_month: int | None
     bonus_type_id: int | None
+    listing_days: int
 
 
 def listing_out(x: swap_listings.Listing) -> ListingOut:
     return ListingOut(
         x.id, x.member_id, x.member_name, x.title, x.description, x.condition, x.wants, x.free, x.photo_id,
-        x.status, x.at_table, x.intake_by_member_id, x.created_at, x.updated_at,
+        x.status, x.at_table, x.intake_by_member_id, x.created_at, x.updated_at, x.expires_at, x.relist_of_id,
+        x.relisted_as_id,
     )  # fmt: skip
 
 
@@ -181,7 +204,7 @@ def _answer(p: swaps.Proposal, created: bool = False) -> Response[ProposalOut]:
 
 
 def _settings_out(s: swap_listings.Settings) -> SettingsOut:
-    return SettingsOut(s.handover_days, s.bonus_points, s.bonus_cap_per_month, s.bonus_type_id)
+    return SettingsOut(s.handover_days, s.bonus_points, s.bonus_cap_per_month, s.bonus_type_id, s.listing_days)
 
 
 _WRITE = (400, 401, 403, 404, 409, 413, 415, 422)
@@ -254,11 +277,33 @@ class SwapListingsController(Controller):
         "/table/listings/{listing_id:int}/withdraw",
         operation_id="withdrawTableListing",
         status_code=HTTP_200_OK,
+        responses=problems(400, 401, 403, 404, 409, 413, 415),
+    )
+    async def staff_withdraw(self, here: Here, listing_id: PathId, data: JSONBody[StaffWithdrawIn]) -> ListingOut:
+        """Table staff take an open listing off the table, saying why (the item went back to its member, it is not
+        fit to swap…): written to the audit trail; the open proposals for it end (superseded)."""
+        withdrawn = await swap_listings.withdraw_listing(
+            here.conn, here.access, listing_id, staff=True, reason=data.reason
+        )
+        return listing_out(withdrawn)
+
+    @post(
+        "/listings/{listing_id:int}/relist",
+        operation_id="relistSwapListing",
+        status_code=HTTP_201_CREATED,
         responses=problems(400, 401, 403, 404, 409),
     )
-    async def staff_withdraw(self, here: Here, listing_id: PathId) -> ListingOut:
-        """Table staff take an open listing off the table (the item went back to its member)."""
-        return listing_out(await swap_listings.withdraw_listing(here.conn, here.access, listing_id, staff=True))
+    async def relist(self, here: Here, listing_id: PathId) -> ListingOut:
+        """Its member lists an expired listing again: a new open listing copying it (``relist_of_id`` names the
+        expired one). Sent again, it answers the same new listing."""
+        return listing_out(await swap_listings.relist(here.conn, here.access, listing_id))
+
+    @get("/table/members", operation_id="findSwapMembers", responses=problems(400, 401, 403, 404))
+    async def find_members(self, conn: Conn, community: CurrentCommunity, search: MemberSearch) -> list[MemberMatchOut]:
+        """Table staff look up whose item they take in: active members whose name contains ``q``, or whose member
+        number it is (at most ten)."""
+        found = await swap_listings.find_members(conn, community.id, search)
+        return [MemberMatchOut(m.id, m.display_name, m.household) for m in found]
 
     @get("/settings", operation_id="getSwapSettings", responses=problems(400, 401, 403, 404))
     async def get_settings(self, conn: Conn, community: CurrentCommunity) -> SettingsOut:
@@ -266,11 +311,12 @@ class SwapListingsController(Controller):
 
     @put("/settings", operation_id="updateSwapSettings", responses=problems(400, 401, 403, 404, 413, 415))
     async def put_settings(self, here: Here, data: JSONBody[SettingsIn]) -> SettingsOut:
-        """The days a hand-over is due after an accept, and the optional give-away bonus: points from the budget (an
-        award of ``bonus_type_id``) for a free give-away, at most ``bonus_cap_per_month`` a member a month; all
-        three bonus fields together, or none."""
+        """The days a hand-over is due after an accept, the days an open listing stays before it expires
+        (``listing_days``), and the optional give-away bonus: points from the budget (an award of
+        ``bonus_type_id``) for a free give-away, at most ``bonus_cap_per_month`` a member a month; all three bonus
+        fields together, or none."""
         wanted = swap_listings.Settings(
-            data.handover_days, data.bonus_points, data.bonus_cap_per_month, data.bonus_type_id
+            data.handover_days, data.bonus_points, data.bonus_cap_per_month, data.bonus_type_id, data.listing_days
         )
         return _settings_out(await swap_listings.update_settings(here.conn, here.community_id, wanted))
 

@@ -15,7 +15,9 @@ table staff; a cancel or a timeout undoes the accept.
   confirmed it.
 
 Every write is one transaction; the row lock on the proposal orders accept, confirm, cancel and the timeout job,
-so a hand-over and a timeout never both happen.
+so a hand-over and a timeout never both happen. Locks are taken listings first (in id order), then proposals, as
+the triggers reach them: an accept locks its listings before its proposal, a withdrawal or the listings' expiry
+job (catalog/swap_listings.py) locks the listing and the trigger then ends its proposals.
 """
 
 from __future__ import annotations
@@ -373,6 +375,14 @@ async def accept(conn: ledger.Connection, access: Access, proposal_id: int) -> P
     accepted proposal again answers it (replayed) and holds nothing more."""
     async with ledger.transaction(conn):
         await ledger.enter(conn, access.community_id)
+        # The listings are locked (in id order) BEFORE the proposal: accepting another proposal for them reaches
+        # this proposal's row through the trigger (on hold), and a withdrawal or the expiry job locks a listing
+        # and then its proposals; locking the proposal first deadlocked two accepts at once. Items never change.
+        ids = [r["listing_id"] for r in await conn.fetch(
+            "SELECT listing_id FROM points.swap_items WHERE proposal_id = $1 AND community_id = $2",
+            proposal_id, access.community_id,
+        )]  # fmt: skip
+        listings = await _listings(conn, access.community_id, ids, lock=True)
         row = await _locked(conn, access, proposal_id)
         _party(row, access)
         if row["to_member_id"] != access.member_id:
@@ -386,10 +396,7 @@ async def accept(conn: ledger.Connection, access: Access, proposal_id: int) -> P
             )
         if row["status"] != "open":
             raise SwapWrongState(f"the proposal is {row['status']}: it cannot be accepted", status=row["status"])
-        ids = [r["listing_id"] for r in await conn.fetch(
-            "SELECT listing_id FROM points.swap_items WHERE proposal_id = $1", proposal_id
-        )]  # fmt: skip
-        _require_open(await _listings(conn, access.community_id, ids, lock=True))
+        _require_open(listings)
         settings = await swap_listings.get_settings(conn, access.community_id)
         now = datetime.now(UTC)
         deadline = now + timedelta(days=settings.handover_days)

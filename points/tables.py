@@ -761,6 +761,7 @@ swap_settings = Table(
     Column("bonus_cap_per_month", Integer),
     Column("bonus_type_id", BigInteger),
     Column("updated_at", TS, nullable=False, server_default=text("now()")),
+    Column("listing_days", Integer, nullable=False, server_default=text("60")),  # migration 0016
     _pair("bonus_type_id", "points.activity_types", "swap_settings_type_fkey"),
 )  # fmt: skip
 
@@ -782,12 +783,16 @@ swap_listings = Table(
     Column("intake_by_member_id", BigInteger),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
     Column("updated_at", TS, nullable=False, server_default=text("now()")),
+    Column("relist_of_id", BigInteger),  # migration 0016: the expired listing this one lists again
     UniqueConstraint("id", "community_id", name="swap_listings_id_community_key"),
+    UniqueConstraint("relist_of_id", name="swap_listings_relist_once"),
     _pair("member_id", _MEMBERS, "swap_listings_member_fkey"),
     _pair("intake_by_member_id", _MEMBERS, "swap_listings_intake_fkey"),
     _pair("photo_id", "points.photos", "swap_listings_photo_fkey"),
+    _pair("relist_of_id", "points.swap_listings", "swap_listings_relist_fkey"),
     Index("swap_listings_by_status", "community_id", "status", "id"),
     Index("swap_listings_by_member", "member_id", "id"),
+    Index("swap_listings_open_since", "created_at", postgresql_where=text("status = 'open'::text")),
 )  # fmt: skip
 
 swap_proposals = Table(

@@ -13,6 +13,7 @@ import asyncpg
 
 from tests.conftest import bearer_token
 from tests.rollback_catalog import _base
+from tests.rollback_swap import expired_listing
 from tests.test_page_rollback import ADMIN_PASSWORD, PageCall, _admin_phone, page_recipe
 from tests.test_rollback import Client, World, _idem, _ok, new_phone, unique
 
@@ -147,3 +148,32 @@ async def _table_handover(w: World, c: Client, o: asyncpg.Connection) -> PageCal
     table = f"/c/{w.slug}/swap/table"
     action = f"/c/{w.slug}/swap/table/proposals/{p.id}/handover"
     return PageCall(action, table, {}, phone=await _admin_phone(w, o), password=ADMIN_PASSWORD)
+
+
+@page_recipe("pageSwapRelist")
+async def _relist(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    who = await _member(w, c, o)
+    member_id = await o.fetchval("SELECT member_id FROM points.swap_listings WHERE id = $1", await _listing(w, c, who))
+    listing = await expired_listing(w, o, member_id)
+    return _as(who, f"/c/{w.slug}/swap/listings/{listing}/relist", _mine(w))
+
+
+@page_recipe("pageSwapTableWithdraw")
+async def _table_withdraw(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    p = await _proposed(w, c, o)  # the open proposal for the cooker ends with it; the audit line is written
+    action = f"/c/{w.slug}/swap/table/listings/{p.cooker}/withdraw"
+    form = {"reason": "不宜交换"}
+    return PageCall(action, f"/c/{w.slug}/swap/table", form, phone=await _admin_phone(w, o), password=ADMIN_PASSWORD)
+
+
+@page_recipe("pageSwapSettingsSave")
+async def _settings(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    page = f"/c/{w.slug}/swap/table/settings"
+    form = {
+        "handover_days": "5",
+        "listing_days": "30",
+        "bonus_points": "",
+        "bonus_cap_per_month": "",
+        "bonus_type_id": "",
+    }
+    return PageCall(page, page, form, phone=await _admin_phone(w, o), password=ADMIN_PASSWORD)

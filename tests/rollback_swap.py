@@ -64,12 +64,35 @@ async def _withdraw(w: World, c: Client, o: asyncpg.Connection) -> Call:
 @recipe("withdrawTableListing")
 async def _staff_withdraw(w: World, c: Client, o: asyncpg.Connection) -> Call:
     listing = await _listing(w, c, await _shopper(w, c, o))
-    return Call("post", f"{_base(w)}/swap/table/listings/{listing}/withdraw", w.admin)
+    await _ok(
+        await c.post(f"{_base(w)}/swap/proposals", json={"take": [listing]}, headers=_idem(await _shopper(w, c, o)))
+    )
+    # the proposal superseded with it, and the audit line, undone with it
+    return Call("post", f"{_base(w)}/swap/table/listings/{listing}/withdraw", w.admin, json={"reason": "不宜交换"})
+
+
+async def expired_listing(w: World, o: asyncpg.Connection, member_id: int) -> int:
+    """A listing put on the table 61 days ago and expired (as the job does), written by the owner."""
+    listing_id: int = await o.fetchval(
+        "INSERT INTO points.swap_listings (community_id, member_id, title, condition, created_at)"
+        " SELECT id, $2, $3, 'good', now() - interval '61 days' FROM ledger.communities WHERE slug = $1 RETURNING id",
+        w.slug, member_id, unique("旧台灯"),
+    )  # fmt: skip
+    await o.execute("UPDATE points.swap_listings SET status = 'expired' WHERE id = $1", listing_id)
+    return listing_id
+
+
+@recipe("relistSwapListing")
+async def _relist(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    who = await _shopper(w, c, o)
+    member_id = await o.fetchval("SELECT member_id FROM points.swap_listings WHERE id = $1", await _listing(w, c, who))
+    listing = await expired_listing(w, o, member_id)
+    return Call("post", f"{_base(w)}/swap/listings/{listing}/relist", who)
 
 
 @recipe("updateSwapSettings")
 async def _settings(w: World, c: Client, o: asyncpg.Connection) -> Call:
-    return Call("put", f"{_base(w)}/swap/settings", w.admin, json={"handover_days": 5})
+    return Call("put", f"{_base(w)}/swap/settings", w.admin, json={"handover_days": 5, "listing_days": 30})
 
 
 @recipe("proposeSwap")

@@ -4,11 +4,16 @@ staff, and volunteers with 200 points each) and helpers to list, propose and rea
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from PIL import Image
 
+import ledger
+from points import db
+from points.auth.access import Access, enter_community
 from tests.earning_world import Person
 from tests.supermarket_world import Shop, key
 
@@ -98,3 +103,32 @@ class Table:
             " accepted_at = now() - interval '8 days' WHERE id = $1",
             proposal_id,
         )
+
+    async def old_listing(self, who: Person, title: str, days: int = 61, **extra: Any) -> int:
+        """A listing put on the table ``days`` ago (written by the owner: the service's role never sets
+        created_at, and a listing never changes it)."""
+        listing_id: int = await self.shop.owner.fetchval(
+            "INSERT INTO points.swap_listings (community_id, member_id, title, condition, free, created_at)"
+            " VALUES ($1, $2, $3, 'good', $4, now() - make_interval(days => $5)) RETURNING id",
+            self.shop.community_id,
+            who.member_id,
+            title,
+            bool(extra.get("free", False)),
+            days,
+        )
+        return listing_id
+
+    @asynccontextmanager
+    async def as_member(self, engine: Any, who: Person) -> AsyncIterator[tuple[Any, Access]]:
+        """A connection of the service's own (from the engine's pool) entered as ``who``, for calling the service
+        functions directly: two of these run at once, as two phones' requests do (the test client serves one
+        request at a time)."""
+        async with db.connection(engine) as c:
+            await ledger.leave(c)
+            person_id = await self.shop.owner.fetchval(
+                "SELECT person_id FROM points.members WHERE id = $1", who.member_id
+            )
+            try:
+                yield c, await enter_community(c, person_id, self.shop.community_id)
+            finally:
+                await ledger.leave(c)

@@ -6,12 +6,14 @@ timeout job against a hand-over), and what PostgreSQL refuses beneath the servic
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
 from catalog import swaps
+from catalog.swap_errors import ProposalOnHold, SwapWrongState
 from points.jobs import tasks
 from tests.supermarket_world import key, make_shop
 from tests.swap_world import Table
@@ -190,26 +192,138 @@ async def test_a_missed_hand_over_is_counted(table: Table, engine: Any, client: 
     assert missed == [{"member_id": c.member_id, "display_name": c.name, "missed": 1}]
 
 
-async def test_two_accepts_on_one_listing_at_once_one_wins(table: Table) -> None:
-    # B's cooker is in C's proposal to B and in B's own counter-offer... simplest: two proposals to B for one
-    # listing, accepted by B from two phones at once. The second waits on the listing's row lock, then finds the
-    # listing reserved (or, had the check raced, the one-reservation index refuses it).
+async def _both_waiting(holder: asyncpg.Connection, n: int = 2) -> None:
+    """Until ``n`` transactions wait on a row lock (the one the test holds)."""
+    waiting = 0
+    for _ in range(250):
+        waiting = await holder.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        if waiting >= n:
+            return
+        await asyncio.sleep(0.02)
+    assert waiting >= n, f"{waiting} of {n} transactions wait on the listing's row"
+
+
+async def test_two_accepts_on_one_listing_at_once_one_wins(table: Table, engine: Any) -> None:
+    """B accepts C's and D's proposals for one cooker from two phones at once: exactly one wins, the other is
+    refused (409 proposal_on_hold: the winner put it on hold), and only the winner's points are held.
+
+    Two real transactions on two connections of the service's own role, calling ``swaps.accept`` directly (the
+    test client serves one request at a time, so a race through it is no race). The test holds the cooker's row
+    until both accepts wait on it, then lets them go. What decides the race: accept's row lock on the listings
+    (``SELECT … FOR UPDATE`` in id order, taken BEFORE the proposal's own lock): the second waits for the first's
+    commit and then finds its proposal on hold. Without that lock both accepts run on, lock their own proposals,
+    and the first's trigger (putting the other proposal on hold) and the second's reservation (the unique index
+    ``swap_items_one_reservation`` waiting on the first) wait on each other: PostgreSQL breaks the deadlock by
+    failing one with 40P01 (the 500 a member would see), and this test fails. Locking the proposal first, as the
+    accept did before, deadlocks the same way (found by this test)."""
     b, c, d = table.v(0), table.v(1), table.v(2)
-    cooker = await table.list_item(b, "电饭煲")
-    p1 = await table.proposal(c, [cooker["id"]], points=5)
-    p2 = await table.proposal(d, [cooker["id"]], points=6)
-    answers = await asyncio.gather(table.act(b, p1, "accept"), table.act(b, p2, "accept"))
-    codes = sorted(r.status_code for r in answers)
-    assert codes == [200, 409], [r.text for r in answers]
-    statuses = sorted([await table.status(p1), await table.status(p2)])
-    assert statuses == ["accepted", "on_hold"]
-    held = await table.shop.owner.fetchval(
+    cooker = (await table.list_item(b, "电饭煲"))["id"]
+    p1 = await table.proposal(c, [cooker], points=5)
+    p2 = await table.proposal(d, [cooker], points=6)
+    holder = table.shop.owner
+    async with table.as_member(engine, b) as (c1, b1), table.as_member(engine, b) as (c2, b2):
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM points.swap_listings WHERE id = $1 FOR UPDATE", cooker)
+            racing = [
+                asyncio.create_task(swaps.accept(conn, who, pid)) for conn, who, pid in ((c1, b1, p1), (c2, b2, p2))
+            ]
+            await _both_waiting(holder)
+        results = await asyncio.gather(*racing, return_exceptions=True)
+    won = [r for r in results if isinstance(r, swaps.Proposal)]
+    lost = [r for r in results if not isinstance(r, swaps.Proposal)]
+    assert len(won) == 1, results
+    assert len(lost) == 1, results
+    assert isinstance(lost[0], ProposalOnHold), repr(lost[0])
+    assert won[0].status == "accepted"
+    loser = p2 if won[0].id == p1 else p1
+    assert (await table.status(won[0].id), await table.status(loser)) == ("accepted", "on_hold")
+    assert await table.listing_status(cooker) == "reserved"
+    held = await holder.fetchval(
         "SELECT count(*) FROM ledger.holds h JOIN points.swap_proposals p ON p.hold_id = h.id"
         " WHERE p.id = ANY($1::bigint[]) AND h.status = 'active'",
         [p1, p2],
     )
     assert held == 1
-    assert sum([await table.available(c), await table.available(d)]) in (395, 394)
+    assert sum([await table.available(c), await table.available(d)]) == 400 - (5 if won[0].id == p1 else 6)
+
+
+async def test_a_listing_expires_after_its_lifetime_and_is_listed_again(table: Table, engine: Any) -> None:
+    b, c = table.v(0), table.v(1)
+    old = await table.old_listing(b, "旧台灯", days=61)
+    young = await table.old_listing(b, "小板凳", days=59)
+    fresh = (await table.list_item(b, "电饭煲"))["id"]
+    pid = await table.proposal(c, [old], points=5)  # an open proposal on the old one: it ends with it
+    shown = (await table.call(b, "GET", f"/listings/{old}")).json()
+    lifetime = datetime.fromisoformat(shown["expires_at"]) - datetime.fromisoformat(shown["created_at"])
+    assert lifetime == timedelta(days=60)
+
+    assert await tasks.expire_swap_listings(engine) == 1
+    assert [await table.listing_status(x) for x in (old, young, fresh)] == ["expired", "open", "open"]
+    assert await table.status(pid) == "superseded"  # as a withdrawal ends it
+    assert await tasks.expire_swap_listings(engine) == 0  # a second run finds nothing more
+    assert [await table.listing_status(x) for x in (old, young, fresh)] == ["expired", "open", "open"]
+    assert await table.status(pid) == "superseded"
+    expired = (await table.call(b, "GET", "/listings", params={"status": "expired", "member_id": b.member_id})).json()
+    assert [x["id"] for x in expired] == [old]
+    late = await table.act(b, pid, "accept")
+    assert (late.status_code, late.json()["code"]) == (409, "swap_wrong_state")  # the proposal ended
+
+    # the admin shortens the lifetime: the 59-day-old one is due at the next run (the clerk reads, never sets it)
+    assert (await table.call(table.staff, "GET", "/settings")).json()["listing_days"] == 60
+    assert (await table.call(table.staff, "PUT", "/settings", json={"listing_days": 30})).status_code == 403
+    r = await table.shop.client.put(f"{table.shop.url}/swap/settings", json={"listing_days": 30})
+    assert (r.status_code, r.json()["listing_days"], r.json()["handover_days"]) == (200, 30, 7), r.text
+    assert await tasks.expire_swap_listings(engine) == 1
+    assert await table.listing_status(young) == "expired"
+
+    # listed again: a new open listing copying it; again answers the same; only its member; only an expired one
+    assert (await table.call(c, "POST", f"/listings/{old}/relist")).status_code == 403
+    r = await table.call(b, "POST", f"/listings/{old}/relist")
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert (new["status"], new["title"], new["relist_of_id"], new["member_id"]) == ("open", "旧台灯", old, b.member_id)
+    again = await table.call(b, "POST", f"/listings/{old}/relist")
+    assert (again.status_code, again.json()["id"]) == (201, new["id"])
+    assert (await table.call(b, "GET", f"/listings/{old}")).json()["relisted_as_id"] == new["id"]
+    assert await table.listing_status(old) == "expired"
+    wrong = await table.call(b, "POST", f"/listings/{fresh}/relist")
+    assert (wrong.status_code, wrong.json()["code"]) == (409, "swap_wrong_state")
+    assert await table.proposal(c, [new["id"]]) > 0  # open for proposals again
+    assert await tasks.expire_swap_listings(engine) == 0  # the new one is new: it has its own lifetime
+
+
+async def test_the_expiry_job_racing_an_accept_never_does_both(table: Table, engine: Any) -> None:
+    """The listings' expiry job and B's accept of C's proposal for B's 61-day-old lamp, at once, four rounds: the
+    test holds the lamp's row until both wait on it. Either the accept wins (the lamp reserved, the points held,
+    the job leaves it: reserved listings never expire) or the job does (the lamp expired, the proposal superseded,
+    nothing held, the accept refused): never both. The listing's row lock decides it (the job locks it and
+    re-checks it is open and due; the accept locks its listings first)."""
+    b, c = table.v(0), table.v(1)
+    holder = table.shop.owner
+    outcomes = set()
+    for n in range(4):
+        lamp = await table.old_listing(b, f"台灯{n}", days=61)
+        pid = await table.proposal(c, [lamp], points=10)
+        async with table.as_member(engine, b) as (conn, who):
+            async with holder.transaction():
+                await holder.execute("SELECT 1 FROM points.swap_listings WHERE id = $1 FOR UPDATE", lamp)
+                job = asyncio.create_task(tasks.expire_swap_listings(engine))
+                accept = asyncio.create_task(swaps.accept(conn, who, pid))
+                await _both_waiting(holder)
+            expired, accepted = await asyncio.gather(job, accept, return_exceptions=True)
+        listing, status, hold = await table.listing_status(lamp), await table.status(pid), await table.hold_status(pid)
+        if isinstance(accepted, swaps.Proposal):
+            assert (listing, status, hold, expired) == ("reserved", "accepted", "active", 0)
+            assert (await table.act(b, pid, "cancel")).status_code == 200  # C's points back for the next round
+            assert await tasks.expire_swap_listings(engine) == 1  # open again and due: out of the next round's way
+        else:
+            assert isinstance(accepted, SwapWrongState), repr(accepted)
+            assert (listing, status, hold, expired) == ("expired", "superseded", None, 1)
+        assert await table.available(c) == 200
+        outcomes.add(listing)
+    assert outcomes  # which wins is the scheduler's; each round is one or the other
 
 
 async def test_the_timeout_job_racing_a_hand_over_never_does_both(table: Table, engine: Any) -> None:

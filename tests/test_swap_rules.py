@@ -159,3 +159,37 @@ async def test_a_bonus_only_for_a_free_give_away(table: Table) -> None:
             table.staff.member_id,
         )
     assert (await table.staff_confirm(pid)).json()["bonus_award_id"] is None
+
+
+async def test_a_listing_expires_only_after_its_lifetime_and_is_listed_again_once(table: Table) -> None:
+    """Migration 0017: expired only once the community's lifetime has passed (and only from open: 0014's graph);
+    listed again only from an expired listing of the same member, and once; the lifetime is 1 to 365 days."""
+    o = table.shop.owner
+    young = await table.old_listing(table.v(0), "小板凳", days=59)
+    with pytest.raises(asyncpg.PostgresError, match="is on the table until"):
+        await o.execute("UPDATE points.swap_listings SET status = 'expired' WHERE id = $1", young)
+    old = await table.old_listing(table.v(0), "旧台灯", days=61)
+
+    async def relist(listing_id: int, member_id: int) -> None:
+        await o.execute(
+            "INSERT INTO points.swap_listings (community_id, member_id, title, condition, relist_of_id)"
+            " VALUES ($1, $2, 'x', 'good', $3)",
+            table.shop.community_id,
+            member_id,
+            listing_id,
+        )
+
+    with pytest.raises(asyncpg.PostgresError, match="only an expired listing of the same member"):
+        await relist(old, table.v(0).member_id)  # still open
+    await o.execute("UPDATE points.swap_listings SET status = 'expired' WHERE id = $1", old)
+    with pytest.raises(asyncpg.PostgresError, match="only an expired listing of the same member"):
+        await relist(old, table.v(1).member_id)  # someone else's
+    await relist(old, table.v(0).member_id)
+    with pytest.raises(asyncpg.UniqueViolationError, match="swap_listings_relist_once"):
+        await relist(old, table.v(0).member_id)
+    with pytest.raises(asyncpg.CheckViolationError, match="swap_settings_listing_days"):
+        await o.execute(
+            "INSERT INTO points.swap_settings (community_id, listing_days) VALUES ($1, 366)", table.shop.community_id
+        )
+    with pytest.raises(asyncpg.PostgresError, match="cannot become open"):
+        await o.execute("UPDATE points.swap_listings SET status = 'open' WHERE id = $1", old)

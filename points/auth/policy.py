@@ -287,6 +287,8 @@ POLICY: dict[str, Rule] = {
     "withdrawSwapListing": WALLET_HOLDERS,  # its member's (the service checks); staff use the staff operation
     "intakeSwapListing": TABLE_STAFF,
     "withdrawTableListing": TABLE_STAFF,
+    "relistSwapListing": WALLET_HOLDERS,  # its member's expired listing (the service checks)
+    "findSwapMembers": TABLE_STAFF,  # whose item is taken in: by name or member number
     "listMySwapProposals": WALLET_HOLDERS,
     "getSwapProposal": MEMBERS,  # its two members (another's answers 404) and table staff
     "proposeSwap": WALLET_HOLDERS,
@@ -317,4 +319,9 @@ POLICY: dict[str, Rule] = {
     "pageSwapTable": TABLE_STAFF,
     "pageSwapIntake": TABLE_STAFF,
     "pageSwapTableHandover": TABLE_STAFF,
+    "pageSwapRelist": WALLET_HOLDERS,
+    "pageSwapTableWithdraw": TABLE_STAFF,
+    "pageSwapMissed": TABLE_STAFF,
+    "pageSwapSettings": ADMINS,
+    "pageSwapSettingsSave": ADMINS,
 }

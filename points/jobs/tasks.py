@@ -87,3 +87,19 @@ async def time_out_swaps(engine: AsyncEngine) -> int:
     if timed_out:
         log.info("swaps_timed_out", proposals=timed_out, communities=len(communities))
     return timed_out
+
+
+async def expire_swap_listings(engine: AsyncEngine) -> int:
+    """Expire the swap table's open listings older than their community's lifetime, community by community: each
+    listing in a transaction of its own, its open proposals ended with it (catalog.swap_listings.expire_stale)."""
+    from catalog import swap_listings  # the swap table's service; imported here so the jobs load without it
+
+    expired = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_stale_listings()")]
+        for community_id in communities:
+            await ledger.enter(conn, community_id)
+            expired += await swap_listings.expire_stale(conn, community_id)
+    if expired:
+        log.info("swap_listings_expired", listings=expired, communities=len(communities))
+    return expired

@@ -46,10 +46,10 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("expire_lapsed_holds", 20, tasks.expire_lapsed_holds),
     PeriodicJob("delete_expired_sessions", 600, tasks.delete_expired_sessions),
     PeriodicJob("expire_points", 60, tasks.expire_points),  # points expiry (points/expiry/), due within the minute
-    PeriodicJob("time_out_swaps", 60, tasks.time_out_swaps),
-    PeriodicJob(
-        "settle_published_awards", 60, tasks.settle_published_awards
-    ),  # the 公示 window (points/publication/)  # the swap table's hand-over deadlines (catalog/)
+    PeriodicJob("time_out_swaps", 60, tasks.time_out_swaps),  # the swap table's hand-over deadlines (catalog/)
+    PeriodicJob("expire_swap_listings", 60, tasks.expire_swap_listings),  # the swap table's old listings
+    # the 公示 window (points/publication/): awards whose window ended settle within the minute
+    PeriodicJob("settle_published_awards", 60, tasks.settle_published_awards),
 )
 
 
