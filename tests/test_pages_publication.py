@@ -189,3 +189,15 @@ async def test_the_admin_sets_the_window_on_the_page(
     assert days is None
     volunteer = await as_(browsers, world, world.volunteers[0], lang)
     assert (await volunteer.get(url)).status_code == 403
+
+
+async def test_an_activitys_published_award_reads_as_pending_on_my_activities(world: World, browsers: Browsers) -> None:
+    v = world.volunteers[0]
+    activity_id = await world.activity(attendees=[v], reward_points=5, title="环境整治 · 楼道")
+    r = await world.call(world.organizer, "POST", f"/activities/{activity_id}/award")
+    assert (r.status_code, r.json()["state"]) == (201, "published")
+    member = await as_(browsers, world, v)
+    text = text_of((await member.get(f"/c/{world.slug}/me/activities")).text)
+    assert "公示中：5 积分，待生效" in text
+    text = text_of((await member.get(f"/c/{world.slug}/activities/{activity_id}")).text)
+    assert "公示中：5 积分，待生效" in text

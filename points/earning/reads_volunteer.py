@@ -22,7 +22,7 @@ class MyCheckin:
 class Paid:
     points: int
     minutes: int
-    state: str  # posted or pending_approval
+    state: str  # posted, pending_approval, published (in its 公示 window) or voided (an objection upheld)
 
 
 @dataclass(frozen=True, slots=True)

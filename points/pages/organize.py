@@ -89,6 +89,8 @@ AWARD_STATE_WORDS = {
     "pending_approval": _("Waiting for a second organizer"),
     "posted": _("Paid"),
     "rejected": _("Rejected"),
+    "published": _("On the public notice (公示)"),
+    "voided": _("Voided after an objection"),
 }
 METHOD_WORDS = {"code": _("by code"), "proxy": _("代办"), "manual": _("by hand")}
 # A refusal the service states about one field, in words a page can put next to it: (code, field) -> words.
