@@ -247,3 +247,19 @@ async def test_the_public_page_lists_awards_with_masked_names(world: World, anon
     # Signing in is needed to object.
     r = await anonymous_client.post(f"{world.url}/awards/{award['id']}/objections", json={"reason": "x"})
     assert r.status_code == 401
+
+
+async def test_the_scheduled_job_settles_an_award_whose_window_has_ended(world: World, engine: AsyncEngine) -> None:
+    """The job as the service runs it (the app role, at now()): an award whose window ended a minute ago (moved
+    there by the owner, past the trigger that keeps windows) settles on the first run, once."""
+    v = world.volunteers[0]
+    award = await adhoc(world, v, 11)
+    async with world.owner.transaction():
+        await world.owner.execute("SET LOCAL session_replication_role = replica")
+        await world.owner.execute(
+            "UPDATE points.awards SET window_ends_at = now() - interval '1 minute' WHERE id = $1", award["id"]
+        )
+    assert await tasks.settle_published_awards(engine) >= 1  # (other tests' communities may have one due too)
+    assert await state_of(world, award["id"]) == "posted"
+    assert await tasks.settle_published_awards(engine) == 0
+    assert await world.balance(v) == 11
