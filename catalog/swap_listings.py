@@ -56,6 +56,7 @@ class Listing:
     expires_at: datetime  # when an open listing expires (its community's lifetime after it was listed)
     relist_of_id: int | None  # the expired listing this one lists again
     relisted_as_id: int | None  # for an expired one: the listing that lists it again
+    withdraw_reason: str | None = None  # why the table's staff withdrew it (a member's own withdrawal has none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ _SELECT = (
     "SELECT l.id, l.member_id, m.display_name AS member_name, l.title, l.description, l.condition, l.wants, l.free,"
     " l.photo_id, l.status, l.at_table, l.intake_by_member_id, l.created_at, l.updated_at,"
     " l.created_at + make_interval(days => points.swap_listing_days(l.community_id)) AS expires_at, l.relist_of_id,"
-    " (SELECT r.id FROM points.swap_listings r WHERE r.relist_of_id = l.id) AS relisted_as_id"
+    " (SELECT r.id FROM points.swap_listings r WHERE r.relist_of_id = l.id) AS relisted_as_id, l.withdraw_reason"
     " FROM points.swap_listings l JOIN points.members m ON m.id = l.member_id"
 )
 
@@ -257,7 +258,10 @@ async def withdraw_listing(
             )
         async with translated():
             await conn.execute(
-                "UPDATE points.swap_listings SET status = 'withdrawn', updated_at = now() WHERE id = $1", listing_id
+                "UPDATE points.swap_listings SET status = 'withdrawn', withdraw_reason = $2, updated_at = now()"
+                " WHERE id = $1",
+                listing_id,
+                cleaned,
             )
         if staff:
             await audit(

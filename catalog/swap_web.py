@@ -120,6 +120,7 @@ class ListingOut(msgspec.Struct):
     expires_at: datetime  # an open listing expires then (the community's listing lifetime)
     relist_of_id: int | None  # the expired listing this one lists again
     relisted_as_id: int | None  # an expired listing's new listing, once listed again
+    withdraw_reason: str | None  # why the table's staff withdrew it (null for a member's own withdrawal)
 
 
 class MemberMatchOut(msgspec.Struct):
@@ -181,7 +182,7 @@ def listing_out(x: swap_listings.Listing) -> ListingOut:
     return ListingOut(
         x.id, x.member_id, x.member_name, x.title, x.description, x.condition, x.wants, x.free, x.photo_id,
         x.status, x.at_table, x.intake_by_member_id, x.created_at, x.updated_at, x.expires_at, x.relist_of_id,
-        x.relisted_as_id,
+        x.relisted_as_id, x.withdraw_reason,
     )  # fmt: skip
 
 

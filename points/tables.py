@@ -783,7 +783,8 @@ swap_listings = Table(
     Column("intake_by_member_id", BigInteger),
     Column("created_at", TS, nullable=False, server_default=text("now()")),
     Column("updated_at", TS, nullable=False, server_default=text("now()")),
-    Column("relist_of_id", BigInteger),  # migration 0016: the expired listing this one lists again
+    Column("relist_of_id", BigInteger),  # migration 0017: the expired listing this one lists again
+    Column("withdraw_reason", Text),  # migration 0019: why the table's staff withdrew it
     UniqueConstraint("id", "community_id", name="swap_listings_id_community_key"),
     UniqueConstraint("relist_of_id", name="swap_listings_relist_once"),
     _pair("member_id", _MEMBERS, "swap_listings_member_fkey"),

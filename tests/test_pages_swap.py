@@ -337,6 +337,13 @@ async def test_staff_take_a_listing_off_the_table_saying_why(table: Table, brows
     [line] = await audit_lines(t, "swap.listing_withdrawn")
     assert line["subject"] == f"swap listing {book}"
     assert "书页发霉，不宜交换" in line["detail"]
+    # its member reads why, on 我的易物 and in the API (migration 0019)
+    owner = await _as(browsers, t, 0)
+    mine = await owner.get(f"/c/{s.slug}/swap/mine")
+    assert "书页发霉，不宜交换" in mine.text
+    assert f'id="why-{book}"' in mine.text
+    r = await t.call(t.v(0), "GET", f"/listings/{book}")
+    assert r.json()["withdraw_reason"] == "书页发霉，不宜交换"
     # from the listing's own page; a refusal there is shown there (it is withdrawn already: answered as it is)
     lamp = (await t.list_item(t.v(1), "台灯"))["id"]
     listing = f"/c/{s.slug}/swap/listings/{lamp}"

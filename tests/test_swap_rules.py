@@ -193,3 +193,21 @@ async def test_a_listing_expires_only_after_its_lifetime_and_is_listed_again_onc
         )
     with pytest.raises(asyncpg.PostgresError, match="cannot become open"):
         await o.execute("UPDATE points.swap_listings SET status = 'open' WHERE id = $1", old)
+
+
+async def test_a_withdrawal_reason_belongs_to_a_withdrawn_listing_and_is_never_edited(table: Table) -> None:
+    """Migration 0019: the staff's reason is set with the withdrawal, on a withdrawn listing only, never blank; and
+    once withdrawn, nothing of the listing changes (0014's graph), its reason neither."""
+    o = table.shop.owner
+    lamp = (await table.list_item(table.v(0), "台灯"))["id"]
+    with pytest.raises(asyncpg.CheckViolationError, match="swap_listings_withdraw_reason"):
+        await o.execute("UPDATE points.swap_listings SET withdraw_reason = '坏了' WHERE id = $1", lamp)
+    with pytest.raises(asyncpg.CheckViolationError, match="swap_listings_withdraw_reason"):
+        await o.execute(
+            "UPDATE points.swap_listings SET status = 'withdrawn', withdraw_reason = '  ' WHERE id = $1", lamp
+        )
+    await o.execute(
+        "UPDATE points.swap_listings SET status = 'withdrawn', withdraw_reason = '坏了' WHERE id = $1", lamp
+    )
+    with pytest.raises(asyncpg.PostgresError, match="stays as it is"):
+        await o.execute("UPDATE points.swap_listings SET withdraw_reason = '改一下' WHERE id = $1", lamp)
