@@ -153,7 +153,7 @@ class PublicationController(Controller):
         the window they were published with."""
         return PublicationSettingsOut(await service.set_window_days(here.conn, here.community_id, data.window_days))
 
-    @get("/publication", operation_id="listPublishedAwards", responses=problems(400, 404), security=PUBLIC)
+    @get("/publication", operation_id="listPublishedAwards", responses=problems(400, 401, 404), security=PUBLIC)
     async def public_list(self, conn: Conn, community: CurrentCommunity, slug: FromPath[str]) -> PublicationOut:
         """Public, no sign-in: the awards in their 公示 window, soonest to settle first, with masked names."""
         found = await service.published(conn, community.id)
