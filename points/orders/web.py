@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from ledger.model import check_time
@@ -311,17 +311,17 @@ class OrdersController(Controller):
         return [order_out(o) for o in found]
 
     @get("/service-orders/{order_id:int}", operation_id="getServiceOrder", responses=problems(400, 401, 403, 404))
-    async def get_order(self, conn: Conn, access: CurrentAccess, order_id: PathId) -> OrderOut:
+    async def get_order(self, conn: Conn, access: CurrentAccess, slug: FromPath[str], order_id: PathId) -> OrderOut:
         """One order with its history: for staff, its resident and orderer, and whoever it was dispatched to."""
         return order_out(await service.read_order(conn, access, order_id))
 
     @get("/me/service-orders", operation_id="listMyServiceOrders", responses=problems(400, 401, 403, 404))
-    async def mine(self, conn: Conn, access: CurrentAccess) -> list[OrderOut]:
+    async def mine(self, conn: Conn, access: CurrentAccess, slug: FromPath[str]) -> list[OrderOut]:
         """The orders you placed or that are for you, newest first."""
         return [order_out(o) for o in await service.my_orders(conn, access)]
 
     @get("/me/taken-service-orders", operation_id="listTakenServiceOrders", responses=problems(400, 401, 403, 404))
-    async def taken(self, conn: Conn, access: CurrentAccess) -> list[OrderOut]:
+    async def taken(self, conn: Conn, access: CurrentAccess, slug: FromPath[str]) -> list[OrderOut]:
         """The orders dispatched to your units or to you by name, newest first (none if you act for no unit)."""
         return [order_out(o) for o in await service.taken_orders(conn, access)]
 
