@@ -107,7 +107,9 @@ class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class DoneIn(msgspec.Struct, forbid_unknown_fields=True):
     note: Note
-    volunteer_ids: Volunteers | None = None  # who did it; for volunteers dispatched, all of them when absent
+    # Who did it; for an order dispatched to volunteers, all of them when empty (a list with no null: a nullable
+    # list would lose its items' bounds in the OpenAPI document).
+    volunteer_ids: Volunteers = msgspec.field(default_factory=list)
     photo_id: Id | None = None
 
 
@@ -365,7 +367,7 @@ class OrdersController(Controller):
                 here.access,
                 order_id,
                 note=data.note,
-                volunteer_ids=data.volunteer_ids,
+                volunteer_ids=data.volunteer_ids or None,
                 photo_id=data.photo_id,
             )
         )
@@ -389,7 +391,8 @@ class OrdersController(Controller):
         """Cancel it with a reason: the resident before it is taken, an organizer or admin until it is done."""
         return order_out(await service.cancel(here.conn, here.access, order_id, data.reason))
 
-    @get("/shaidan", operation_id="listShownServiceOrders", responses=problems(400, 404), security=PUBLIC)
+    # 401 too: no sign-in is needed, but a token that is sent is checked (an unknown one is refused).
+    @get("/shaidan", operation_id="listShownServiceOrders", responses=problems(400, 401, 404), security=PUBLIC)
     async def shaidan(self, conn: Conn, community: CurrentCommunity) -> ShaidanOut:
         """Public, no sign-in (晒单): completed orders — category, place, the unit, days from order to done —
         with names masked, and monthly counts per unit and per category for the last twelve months."""
