@@ -345,4 +345,5 @@ POLICY: dict[str, Rule] = {
     "disputeServiceOrder": WALLET_HOLDERS,
     "cancelServiceOrder": WALLET_HOLDERS,  # its resident before it is taken; staff until it is done
     "listShownServiceOrders": PUBLIC,  # 晒单, names masked
+    "pageShaidan": PUBLIC,  # points/orders/pages.py, as listShownServiceOrders
 }
