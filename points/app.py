@@ -45,6 +45,7 @@ from points.ledger_web import (
 )
 from points.members.web import MEMBER_CONTROLLERS
 from points.openapi import PUBLIC, SIGNED_IN, StrictStructSchemaPlugin, components, problems
+from points.orders.web import OrdersController
 from points.pages.routes import PAGE_HANDLERS
 from points.pages.web import static_router, template_config
 from points.publication.web import PublicationController
@@ -205,6 +206,7 @@ def create_app(
             WalletController,
             ExpiryController,
             PublicationController,
+            OrdersController,
             EarningSetupController,
             ActivitiesController,
             AwardsController,

@@ -27,6 +27,7 @@ from points import db
 from points.earning.demo import load_earning
 from points.expiry.demo import load_expiry
 from points.members import service
+from points.orders.demo import load_orders
 from points.publication.demo import load_publication
 
 SLUG = "yangguang"
@@ -123,7 +124,8 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
             await load_supermarket(conn, cid, members)
             await load_expiry(conn, cid, members[3].wallet_account_id, issuance.id)  # 刘志强's oldest points expire
             await load_swap_table(conn, cid, members)
-            await load_publication(conn, cid, members)  # last: the awards above posted before the window was on
+            await load_publication(conn, cid, members)  # the awards above posted before the window was on
+            await load_orders(conn, cid, members)  # last: its confirmed order's awards are published (公示)
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()

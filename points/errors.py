@@ -26,6 +26,7 @@ from points.entries import AwardEntryNotReversed, BudgetNotPostable, HoursNotSpe
 from points.expiry.errors import ExpiryEntryNotReversed, ExpiryNotPostable
 from points.field_problems import FIELD_CODES, english, field_problem
 from points.fields import NO_NUL_PATTERN
+from points.orders.errors import OrderNotDue, OrderWrongState, UnitDoesNotOffer
 from points.settings import SettingsError
 
 log = structlog.get_logger("points.errors")
@@ -87,6 +88,12 @@ EARNING_STATUS: dict[type[ee.EarningError], tuple[int, str]] = {
 EARNING_STATUS |= {
     ExpiryNotPostable: (422, "Only the expiry job posts expiries"),
     ExpiryEntryNotReversed: (409, "Expired points are never given back"),
+}
+# service orders (points/orders/errors.py)
+EARNING_STATUS |= {
+    OrderWrongState: (409, "The order is not in a state that allows this"),
+    OrderNotDue: (409, "Not at this time"),
+    UnitDoesNotOffer: (422, "The unit does not take orders of this category"),
 }
 
 CATALOG_STATUS: dict[type[ce.CatalogError], tuple[int, str]] = {

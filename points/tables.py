@@ -30,7 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from ledger.tables import Xid8
 from ledger.tables import metadata as ledger_metadata
@@ -849,4 +849,138 @@ swap_items = Table(
     _pair("listing_id", "points.swap_listings", "swap_items_listing_fkey"),
     Index("swap_items_one_reservation", "listing_id", unique=True, postgresql_where=text("active")),
     Index("swap_items_by_listing", "listing_id"),
+)
+
+# ---- service orders (points/orders/, migration 0020) ------------------------------------------------------------
+
+order_settings = Table(
+    "order_settings",
+    metadata,
+    Column("community_id", BigInteger,
+           ForeignKey("ledger.communities.id", name="order_settings_community_id_fkey"), primary_key=True),
+    Column("accept_hours", Integer, nullable=False, server_default=text("48")),
+    Column("confirm_hours", Integer, nullable=False, server_default=text("72")),
+    Column("updated_at", TS, nullable=False, server_default=text("now()")),
+)  # fmt: skip
+
+service_units = Table(
+    "service_units",
+    metadata,
+    _id(),
+    _community("service_units"),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("contact", Text, nullable=False, server_default=text("''::text")),
+    Column("type_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    UniqueConstraint("id", "community_id", name="service_units_id_community_key"),
+    UniqueConstraint("community_id", "name", name="service_units_unique_name"),
+)
+
+service_unit_members = Table(
+    "service_unit_members",
+    metadata,
+    Column("unit_id", BigInteger, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("community_id", BigInteger, nullable=False),
+    Column("added_at", TS, nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("unit_id", "member_id", name="service_unit_members_pkey"),
+    _pair("unit_id", "points.service_units", "service_unit_members_unit_fkey"),
+    _pair("member_id", _MEMBERS, "service_unit_members_member_fkey"),
+    Index("service_unit_members_by_member", "member_id"),
+)
+
+service_orders = Table(
+    "service_orders",
+    metadata,
+    _id(),
+    _community("service_orders"),
+    Column("type_id", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("place_id", BigInteger),
+    Column("photo_id", BigInteger),
+    Column("wished_at", TS),
+    Column("ordered_by_member_id", BigInteger, nullable=False),
+    Column("for_member_id", BigInteger, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'ordered'::text")),
+    Column("created_at", TS, nullable=False, server_default=text("now()")),
+    Column("dispatch_round", Integer, nullable=False, server_default=text("0")),
+    Column("dispatched_by_member_id", BigInteger),
+    Column("dispatched_at", TS),
+    Column("due_at", TS),
+    Column("unit_id", BigInteger),
+    Column("points", Integer),
+    Column("accepted_by_member_id", BigInteger),
+    Column("accepted_at", TS),
+    Column("done_by_member_id", BigInteger),
+    Column("done_at", TS),
+    Column("done_note", Text),
+    Column("done_photo_id", BigInteger),
+    Column("confirmed_at", TS),
+    Column("actor_member_id", BigInteger),
+    Column("change_note", Text),
+    UniqueConstraint("id", "community_id", name="service_orders_id_community_key"),
+    _pair("type_id", "points.activity_types", "service_orders_type_fkey"),
+    _pair("place_id", "points.places", "service_orders_place_fkey"),
+    _pair("photo_id", "points.photos", "service_orders_photo_fkey"),
+    _pair("done_photo_id", "points.photos", "service_orders_done_photo_fkey"),
+    _pair("ordered_by_member_id", _MEMBERS, "service_orders_orderer_fkey"),
+    _pair("for_member_id", _MEMBERS, "service_orders_for_fkey"),
+    _pair("dispatched_by_member_id", _MEMBERS, "service_orders_dispatcher_fkey"),
+    _pair("unit_id", "points.service_units", "service_orders_unit_fkey"),
+    _pair("accepted_by_member_id", _MEMBERS, "service_orders_accepter_fkey"),
+    _pair("done_by_member_id", _MEMBERS, "service_orders_doer_fkey"),
+    _pair("actor_member_id", _MEMBERS, "service_orders_actor_fkey"),
+    Index("service_orders_by_state", "community_id", "state", "id"),
+    Index("service_orders_by_for", "for_member_id"),
+    Index("service_orders_waiting", "dispatched_at", postgresql_where=text("state = 'dispatched'::text")),
+    Index("service_orders_done", "done_at", postgresql_where=text("state = 'done'::text")),
+)
+
+service_order_assignees = Table(
+    "service_order_assignees",
+    metadata,
+    Column("order_id", BigInteger, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("community_id", BigInteger, nullable=False),
+    PrimaryKeyConstraint("order_id", "round", "member_id", name="service_order_assignees_pkey"),
+    _pair("order_id", "points.service_orders", "service_order_assignees_order_fkey"),
+    _pair("member_id", _MEMBERS, "service_order_assignees_member_fkey"),
+    Index("service_order_assignees_by_member", "member_id"),
+)
+
+service_order_workers = Table(
+    "service_order_workers",
+    metadata,
+    Column("order_id", BigInteger, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("community_id", BigInteger, nullable=False),
+    Column("award_id", BigInteger),
+    Column("award_refusal", Text),
+    PrimaryKeyConstraint("order_id", "round", "member_id", name="service_order_workers_pkey"),
+    _pair("order_id", "points.service_orders", "service_order_workers_order_fkey"),
+    _pair("member_id", _MEMBERS, "service_order_workers_member_fkey"),
+    _pair("award_id", "points.awards", "service_order_workers_award_fkey"),
+)
+
+service_order_events = Table(
+    "service_order_events",
+    metadata,
+    _id(),
+    Column("community_id", BigInteger, nullable=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("from_state", Text),
+    Column("to_state", Text, nullable=False),
+    Column("member_id", BigInteger),
+    Column("unit_id", BigInteger),
+    Column("round", Integer, nullable=False),
+    Column("note", Text),
+    Column("at", TS, nullable=False, server_default=text("now()")),
+    _pair("order_id", "points.service_orders", "service_order_events_order_fkey"),
+    Index("service_order_events_by_order", "order_id", "id"),
+    Index("service_order_events_by_unit", "unit_id", postgresql_where=text("unit_id IS NOT NULL")),
 )

@@ -341,6 +341,8 @@ def _build(w: World, c: Caller, path: str, method: str, op_id: str, account_id: 
         "listing_id": 999_999_999,  # the swap table's
         "proposal_id": 999_999_999,
         "objection_id": 999_999_999,  # the 公示 window's
+        "order_id": 999_999_999,  # service orders'
+        "unit_id": 999_999_999,
     }
     extra = _bodies(w, c).get(op_id, {})
     return Call(method, _fill(path, values), **extra)

@@ -456,6 +456,7 @@ import tests.rollback_attendance  # noqa: E402
 import tests.rollback_catalog  # noqa: E402
 import tests.rollback_earning  # noqa: E402
 import tests.rollback_expiry  # noqa: E402
+import tests.rollback_orders  # noqa: E402
 import tests.rollback_publication  # noqa: E402
 import tests.rollback_swap  # noqa: E402, F401
 

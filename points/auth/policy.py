@@ -324,4 +324,26 @@ POLICY: dict[str, Rule] = {
     "pageSwapMissed": TABLE_STAFF,
     "pageSwapSettings": ADMINS,
     "pageSwapSettingsSave": ADMINS,
+    # service orders (points/orders/): residents order, organizers and admins dispatch, the units' members and the
+    # volunteers dispatched take them (the service checks who), the resident confirms; 晒单 is public
+    "getOrderSettings": roles(ADMIN, ORGANIZER, STREET_ADMIN),
+    "updateOrderSettings": ADMINS,
+    "listServiceUnits": MEMBERS,
+    "getServiceUnit": MEMBERS,
+    "createServiceUnit": ADMINS,
+    "updateServiceUnit": ADMINS,
+    "createServiceOrder": WALLET_HOLDERS,  # for oneself; 代办 for someone else by organizers and admins only
+    "listServiceOrders": roles(ADMIN, ORGANIZER, STREET_ADMIN),
+    "getServiceOrder": MEMBERS,  # staff, its resident and orderer, its unit's members, its volunteers (else 404)
+    "listMyServiceOrders": WALLET_HOLDERS,
+    "listTakenServiceOrders": WALLET_HOLDERS,
+    "dispatchServiceOrder": STAFF,
+    "acceptServiceOrder": WALLET_HOLDERS,  # its unit's members or the volunteers dispatched (the service checks)
+    "declineServiceOrder": WALLET_HOLDERS,
+    "completeServiceOrder": WALLET_HOLDERS,
+    "confirmServiceOrder": WALLET_HOLDERS,  # its resident or who ordered it for them
+    "disputeServiceOrder": WALLET_HOLDERS,
+    "cancelServiceOrder": WALLET_HOLDERS,  # its resident before it is taken; staff until it is done
+    "listShownServiceOrders": PUBLIC,  # 晒单, names masked
+    "pageShaidan": PUBLIC,  # points/orders/pages.py, as listShownServiceOrders
 }

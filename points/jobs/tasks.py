@@ -103,3 +103,21 @@ async def expire_swap_listings(engine: AsyncEngine) -> int:
     if expired:
         log.info("swap_listings_expired", listings=expired, communities=len(communities))
     return expired
+
+
+async def time_out_service_orders(engine: AsyncEngine) -> int:
+    """Service orders (points/orders/): dispatched ones not accepted within their community's accept timeout go
+    back to the dispatcher; done ones not confirmed within the auto-confirm time count as confirmed (their workers
+    awarded). Each order in a transaction of its own under its row lock, re-checked after it: a second run, or an
+    acceptance or confirmation that came first, leaves nothing to do."""
+    from points.orders import service as orders
+
+    changed = 0
+    async with db.connection(engine) as conn:
+        communities = [r[0] for r in await conn.fetch("SELECT * FROM points.communities_with_due_orders()")]
+        for community_id in communities:
+            changed += await orders.return_unaccepted(conn, community_id)
+            changed += await orders.confirm_unconfirmed(conn, community_id)
+    if changed:
+        log.info("service_orders_timed_out", orders=changed, communities=len(communities))
+    return changed

@@ -50,6 +50,8 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("expire_swap_listings", 60, tasks.expire_swap_listings),  # the swap table's old listings
     # the 公示 window (points/publication/): awards whose window ended settle within the minute
     PeriodicJob("settle_published_awards", 60, tasks.settle_published_awards),
+    # service orders (points/orders/): not accepted in time back to the dispatcher, not confirmed in time confirmed
+    PeriodicJob("time_out_service_orders", 60, tasks.time_out_service_orders),
 )
 
 
