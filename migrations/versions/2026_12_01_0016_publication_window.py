@@ -200,9 +200,11 @@ CREATE TRIGGER awards_settle_on_time BEFORE UPDATE ON points.awards
     EXECUTE FUNCTION points.award_settles_on_time();
 
 -- At commit: a published award's paid lines each have exactly one active hold of their points, from its budget to
--- the member's wallet; an award no longer published has none left active. Checked when the award changes state
--- and when one of its holds is voided (a lapsed hold is time's doing, and the settle job renews holds before).
-CREATE FUNCTION points.check_award_holds(p_award_id bigint) RETURNS void
+-- the member's wallet; an award no longer published has none left active. Checked for all its lines when the award
+-- changes state, and for the one member's line when one of its holds is voided (so voiding an award's thousand
+-- holds costs a thousand small checks, not a thousand whole ones). A lapsed hold is time's doing, and the settle
+-- job renews holds before they lapse.
+CREATE FUNCTION points.check_award_holds(p_award_id bigint, p_member_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_award points.awards;
@@ -213,7 +215,7 @@ BEGIN
             SELECT 1 FROM points.award_lines l
               JOIN points.members m ON m.id = l.member_id
               JOIN points.budgets b ON b.id = v_award.budget_id
-             WHERE l.award_id = v_award.id AND l.points > 0
+             WHERE l.award_id = v_award.id AND l.points > 0 AND (p_member_id IS NULL OR l.member_id = p_member_id)
                AND (SELECT count(*) FROM points.award_holds ah JOIN ledger.holds h ON h.id = ah.hold_id
                      WHERE ah.award_id = l.award_id AND ah.member_id = l.member_id AND h.status = 'active'
                        AND h.account_id = b.account_id AND h.counter_account_id = m.wallet_account_id
@@ -221,12 +223,14 @@ BEGIN
            OR EXISTS (
             SELECT 1 FROM points.award_holds ah JOIN points.award_lines l
                 ON l.award_id = ah.award_id AND l.member_id = ah.member_id
-             WHERE ah.award_id = v_award.id AND l.points = 0) THEN
+             WHERE ah.award_id = v_award.id AND l.points = 0 AND (p_member_id IS NULL OR l.member_id = p_member_id))
+        THEN
             RAISE EXCEPTION 'published award % does not hold exactly its points on its budget', v_award.id
                 USING ERRCODE = 'LG003';
         END IF;
     ELSIF EXISTS (SELECT 1 FROM points.award_holds ah JOIN ledger.holds h ON h.id = ah.hold_id
-                   WHERE ah.award_id = v_award.id AND h.status = 'active') THEN
+                   WHERE ah.award_id = v_award.id AND (p_member_id IS NULL OR ah.member_id = p_member_id)
+                     AND h.status = 'active') THEN
         RAISE EXCEPTION 'award % is %, and still holds points on its budget', v_award.id, v_award.state
             USING ERRCODE = 'LG003';
     END IF;
@@ -235,7 +239,7 @@ END $$;
 CREATE FUNCTION points.award_holds_agree() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM points.check_award_holds(NEW.id);
+    PERFORM points.check_award_holds(NEW.id, NULL);
     RETURN NULL;
 END $$;
 
@@ -246,11 +250,11 @@ CREATE CONSTRAINT TRIGGER awards_holds_agree AFTER UPDATE ON points.awards DEFER
 CREATE FUNCTION points.award_hold_voided() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_award_id bigint;
+    v_line record;
 BEGIN
-    SELECT ah.award_id INTO v_award_id FROM points.award_holds ah WHERE ah.hold_id = NEW.id;
+    SELECT ah.award_id, ah.member_id INTO v_line FROM points.award_holds ah WHERE ah.hold_id = NEW.id;
     IF FOUND THEN
-        PERFORM points.check_award_holds(v_award_id);
+        PERFORM points.check_award_holds(v_line.award_id, v_line.member_id);
     END IF;
     RETURN NULL;
 END $$;
@@ -472,7 +476,7 @@ GRANT INSERT ON points.award_holds TO linli_app;
 GRANT INSERT (community_id, award_id, member_id, reason) ON points.objections TO linli_app;
 GRANT UPDATE (state, decided_by_member_id, decided_at, decision_reason) ON points.objections TO linli_app;
 GRANT UPDATE (published_at, window_days, window_ends_at) ON points.awards TO linli_app;
-REVOKE ALL ON FUNCTION points.check_award_holds(bigint), points.settle_awards_at(bigint, timestamptz), points.settle_due_awards(bigint),
+REVOKE ALL ON FUNCTION points.check_award_holds(bigint, bigint), points.settle_awards_at(bigint, timestamptz), points.settle_due_awards(bigint),
     points.communities_with_published_awards(), points.publish_award(bigint, bigint),
     points.hold_award_lines(bigint, integer), points.release_award_holds(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION points.settle_due_awards(bigint), points.communities_with_published_awards(),
@@ -496,7 +500,7 @@ DROP FUNCTION points.objection_changes();
 DROP FUNCTION points.objection_checks();
 DROP FUNCTION points.award_hold_voided();
 DROP FUNCTION points.award_holds_agree();
-DROP FUNCTION points.check_award_holds(bigint);
+DROP FUNCTION points.check_award_holds(bigint, bigint);
 DROP FUNCTION points.award_settles_on_time();
 DROP INDEX points.awards_published_by_end;
 ALTER TABLE points.awards
