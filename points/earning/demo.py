@@ -26,7 +26,7 @@ PAST = [
 TONIGHT = "治安巡逻 · 今晚夜巡"
 
 
-def _access(member: Member, *roles: str) -> Access:
+def access_of(member: Member, *roles: str) -> Access:
     return Access(
         community_id=member.community_id,
         member_id=member.id,
@@ -54,7 +54,7 @@ async def _activity_id(conn: ledger.Connection, community_id: int, title: str) -
 
 
 async def load_earning(conn: ledger.Connection, community_id: int, members: list[Member]) -> None:
-    organizer = _access(members[1], "organizer", "volunteer")  # 李建国, 网格员
+    organizer = access_of(members[1], "organizer", "volunteer")  # 李建国, 网格员
     now = datetime.now(UTC)
     await seed_default_types(conn, community_id)
     period = community_day(now).isoformat()[:7]
@@ -125,7 +125,7 @@ async def load_earning(conn: ledger.Connection, community_id: int, members: list
         tonight = await _activity_id(conn, community_id, TONIGHT)
         assert tonight is not None
         for i in (3, 5):  # 刘志强 and 杨德明 signed up already
-            await activities.sign_up(conn, _access(members[i], "volunteer"), tonight)
+            await activities.sign_up(conn, access_of(members[i], "volunteer"), tonight)
 
     # A mediation above the threshold, waiting for a second organizer (the admin 王秀英 may approve it).
     await awards.award_adhoc(

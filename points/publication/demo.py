@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 
 import ledger
-from points.auth.access import Access
 from points.earning import awards
+from points.earning.demo import access_of
 from points.earning.errors import AlreadyObjected
 from points.members.service import Member
 from points.publication import service
@@ -26,22 +26,9 @@ PUBLISHED = [
 OBJECTION = "那天去4栋探访的是社区医生，不是她本人"
 
 
-def _access(member: Member, *roles: str) -> Access:
-    return Access(
-        community_id=member.community_id,
-        member_id=member.id,
-        status=member.status,
-        household_id=member.household_id,
-        wallet_account_id=member.wallet_account_id,
-        roles=frozenset(roles),
-        person_id=member.person_id or 0,
-        is_operator=False,
-    )
-
-
 async def load_publication(conn: ledger.Connection, community_id: int, members: list[Member]) -> None:
     await service.set_window_days(conn, community_id, WINDOW_DAYS)
-    organizer = _access(members[1], "organizer", "volunteer")  # 李建国
+    organizer = access_of(members[1], "organizer", "volunteer")  # 李建国
     made = []
     for index, code, points, reason in PUBLISHED:
         type_id: int = await conn.fetchval(
@@ -61,4 +48,4 @@ async def load_publication(conn: ledger.Connection, community_id: int, members: 
     objected = made[-1]
     if objected.state == "published":
         with contextlib.suppress(AlreadyObjected):  # loaded by an earlier run
-            await service.object_to(conn, _access(members[2], "clerk", "volunteer"), objected.id, OBJECTION)
+            await service.object_to(conn, access_of(members[2], "clerk", "volunteer"), objected.id, OBJECTION)
