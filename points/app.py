@@ -52,6 +52,7 @@ from points.publication.web import PublicationController
 from points.request_db import RequestConnectionMiddleware
 from points.settings import Settings, get_settings
 from points.strict_input import strict_input
+from points.uploads import CloseUploadsMiddleware
 from points.wallet_web import WalletController
 from points.wiring import DEPENDENCIES
 
@@ -223,6 +224,7 @@ def create_app(
         dependencies=DEPENDENCIES,
         guards=[authorize],
         middleware=[
+            CloseUploadsMiddleware,  # outermost: a form's uploaded files are closed however its request ended
             *_proxy_headers(settings),
             RequestConnectionMiddleware(),
             sessions.middleware,

@@ -2,8 +2,9 @@
 browser and admin fixtures and checks): an order placed, dispatched to the property company, taken, done and
 confirmed through the API; a neighbour opens 晒单 on a 412 px phone, signed out, and sees it with the unit's name
 and the names masked, without scrolling sideways. The page passes the label and contrast checks and is pictured
-at both sizes (docs/screenshots/orders-shaidan-*.png). The resident's order form and the dispatcher's and unit's
-pages are still to come (docs/ORDERS.md)."""
+at both sizes (docs/screenshots/orders-shaidan-*.png). And the whole journey through the pages: a resident's order
+on a phone, with a photo, dispatched on a laptop, taken and done with a photo on the unit's phone, confirmed, paid,
+and on 晒单 (docs/screenshots/orders-order-*.png, orders-dispatch-*.png)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.test_browser import Admin, check_accessible, shoot
+from tests.swap_world import png
+from tests.test_browser import Admin, check_accessible, shoot, sign_in
 from tests.test_browser import admin as admin  # the fixtures, used by name
 from tests.test_browser import browser as browser
 from tests.test_browser import server as server
+from tests.test_browser_earning import earning_world
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 412, "height": 915}
+LAPTOP = {"width": 1280, "height": 800}
 
 
 async def test_a_neighbour_reads_shaidan_on_a_phone(browser: Browser, server: str, admin: Admin) -> None:
@@ -56,3 +60,77 @@ async def test_a_neighbour_reads_shaidan_on_a_phone(browser: Browser, server: st
     await phone.set_viewport_size(PHONE)
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the 晒单 page scrolls sideways on a phone: {width} px"
+
+
+async def test_a_residents_order_from_the_phone_through_to_shaidan(browser: Browser, server: str, admin: Admin) -> None:
+    """刘志强 orders stairwell cleaning on his phone with a photo; 孙丽 dispatches it to 金牛物业 on her laptop; 陈芳,
+    who acts for the company, takes it on her phone and marks it done with a photo of the result; 刘志强 confirms,
+    陈芳 sees her points, and a neighbour, signed out, finds it on 晒单."""
+    slug, phones, kinds = await earning_world(admin, "点单社区")
+    api = f"/api/v1/communities/{slug}"
+    chen = (await admin.http.get(f"{api}/members", params={"q": "陈芳"})).json()[0]
+    company = {"name": "金牛物业", "kind": "property", "type_ids": [kinds["cleanup"]["id"]], "member_ids": [chen["id"]]}
+    await admin.ok(await admin.http.post(f"{api}/service-units", json=company))
+
+    resident = await browser.new_page(viewport=PHONE)
+    await sign_in(resident, server, phones["volunteer"])
+    await resident.goto(f"{server}/c/{slug}/services")
+    await resident.locator("#order-new").click()
+    await resident.get_by_label("服务类别").select_option(label=kinds["cleanup"]["name"])
+    await resident.get_by_label("需要做什么？").fill("3栋2单元楼道堆满杂物多年，请帮忙清理")
+    await resident.set_input_files("#photo", files=[{"name": "stairs.png", "mimeType": "image/png", "buffer": png()}])
+    await expect(resident.locator("#photo-name")).to_have_text("stairs.png")
+    await check_accessible(resident, "the order form")
+    await resident.locator("#place-order").click()
+    await expect(resident.locator("#done")).to_contain_text("你的点单已提交")
+    await expect(resident.locator("#state")).to_contain_text("等待派单")
+    order_url = resident.url.split("?")[0]
+    order_id = int(order_url.rsplit("/", 1)[1])
+    await shoot(resident, "orders-order")
+    await resident.set_viewport_size(PHONE)
+    assert await resident.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    dispatcher = await browser.new_page(viewport=LAPTOP)
+    await sign_in(dispatcher, server, phones["organizer"])
+    await dispatcher.goto(f"{server}/c/{slug}/services/dispatch")
+    await check_accessible(dispatcher, "the dispatch page")
+    await shoot(dispatcher, "orders-dispatch")
+    await dispatcher.set_viewport_size(LAPTOP)
+    await dispatcher.locator(f"#waiting #o{order_id} a").click()
+    await dispatcher.get_by_label("派给", exact=True).select_option(label="金牛物业 · 物业公司")
+    await check_accessible(dispatcher, "the order page, for a dispatcher")
+    await dispatcher.locator("#dispatch-order").click()
+    await expect(dispatcher.locator("#state")).to_contain_text("已派单，等待接单")
+
+    taker = await browser.new_page(viewport=PHONE)
+    await sign_in(taker, server, phones["volunteer2"])
+    await taker.goto(f"{server}/c/{slug}/services/taken")
+    await expect(taker.locator("#our-record")).to_contain_text("金牛物业")
+    await taker.locator(f"#to-take #o{order_id} a").click()
+    await taker.locator("#accept-order").click()
+    await expect(taker.locator("#done")).to_contain_text("你已接单")
+    await taker.get_by_label("做了什么？").fill("杂物已清运，楼道已清扫")
+    await expect(taker.get_by_label("陈芳")).to_be_checked()  # the unit's people who did it, ticked to start with
+    await taker.set_input_files(
+        "#photo", files=[{"name": "after.png", "mimeType": "image/png", "buffer": png("white")}]
+    )
+    await check_accessible(taker, "the order page, for the unit")
+    await taker.locator("#done-order").click()
+    await expect(taker.locator("#state")).to_contain_text("已完成，等待居民确认")
+
+    await resident.goto(order_url)
+    await expect(resident.locator("#done-note")).to_contain_text("杂物已清运")
+    await check_accessible(resident, "the order page, for the resident confirming")
+    await resident.locator("#confirm-order").click()
+    await expect(resident.locator("#state")).to_contain_text("已确认")
+    points = kinds["cleanup"]["default_points"]
+    await expect(resident.locator("#workers")).to_contain_text(f"+{points}")
+    await taker.goto(f"{server}/c/{slug}/me")
+    await expect(taker.locator("main")).to_contain_text(str(points))
+
+    neighbour = await (await browser.new_context(viewport=PHONE)).new_page()
+    await neighbour.goto(f"{server}/c/{slug}/shaidan")
+    card = neighbour.locator(f"#o{order_id}")
+    await expect(card).to_contain_text("金牛物业")
+    await expect(card).to_contain_text("刘*强")
+    assert "3栋2单元楼道堆满杂物多年" not in await neighbour.content()

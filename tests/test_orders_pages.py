@@ -4,14 +4,19 @@ months' counts; an order not yet confirmed is not on it. The browser's look is t
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.earning_world import World, make_world
+from points.earning.periods import COMMUNITY_TZ
+from tests.earning_world import Person, World, make_world
+from tests.swap_world import png
 from tests.test_orders import act, due, order, unit
-from tests.test_pages import text_of
+from tests.test_pages import Client, csrf_of, text_of
+from tests.test_pages_organize import phone_of, signed_in
 from tests.test_pages_shop import Browsers, browsers
 
 __all__ = ["browsers"]  # the fixture, used by name
@@ -66,3 +71,222 @@ async def test_the_page_with_nothing_done_says_so(world: World, browsers: Browse
     page = await stranger.get(f"/c/{world.slug}/shaidan")
     assert page.status_code == 200, page.text
     assert 'id="none-shown"' in page.text
+
+
+# ---- the resident's, the unit's and the dispatcher's pages --------------------------------------------------------
+
+
+async def _as(browsers: Browsers, w: World, who: Person, lang: str = "zh_CN") -> Client:
+    return await signed_in(browsers, await phone_of(w, who), lang=lang)
+
+
+async def _form(c: Client, page: str, action: str, data: dict[str, Any], **kw: Any) -> Any:
+    """A form on ``page`` sent as a browser sends it, with that page's CSRF field (and files, if any)."""
+    token = csrf_of((await c.get(page)).text)
+    return await c.post(action, data={**data, "_csrf_token": token}, **kw)
+
+
+def _order_id(location: str) -> int:
+    found = re.search(r"/services/orders/([0-9]+)", location)
+    assert found, location
+    return int(found.group(1))
+
+
+async def _state(w: World, order_id: int) -> str:
+    found: str = await w.owner.fetchval("SELECT state FROM points.service_orders WHERE id = $1", order_id)
+    return found
+
+
+async def _orders(w: World) -> int:
+    found: int = await w.owner.fetchval(
+        "SELECT count(*) FROM points.service_orders WHERE community_id = $1", w.community_id
+    )
+    return found
+
+
+async def test_an_order_from_the_residents_phone_to_shaidan_through_the_pages(world: World, browsers: Browsers) -> None:
+    """The stairwell story through the pages alone: the resident orders with a photo, the dispatcher sends it to
+    the property company, one of its people takes it and marks it done naming two who did it (with a photo of the
+    result), the resident confirms, both are paid the category's points, and 晒单 shows it."""
+    w = world
+    resident, cleaner, helper = w.volunteers
+    company = await unit(w, "金牛物业", "property", [cleaner, helper], type_ids=[w.types["cleanup"]["id"]])
+    base = f"/c/{w.slug}/services"
+
+    phone = await _as(browsers, w, resident)
+    form = await phone.get(f"{base}/new")
+    assert form.status_code == 200, form.text
+    assert 'capture="environment"' in form.text  # the phone's camera first
+    r = await _form(phone, f"{base}/new", f"{base}/orders", {
+        "key": "page:resident-order-1", "type_id": str(w.types["cleanup"]["id"]),
+        "description": "3栋2单元楼道堆满杂物多年", "place_id": "", "wished_at": ""},
+        files={"photo": ("stairs.png", png("gray"), "image/png")})  # fmt: skip
+    assert r.status_code == 303, r.text
+    made = _order_id(r.headers["location"])
+    page = await phone.get(r.headers["location"])
+    assert "你的点单已提交" in text_of(page.text)
+    assert "等待派单" in text_of(page.text)
+    assert "/photos/" in page.text  # the photo taken with the order
+    mine = await phone.get(base)
+    assert f'id="o{made}"' in mine.text
+
+    dispatcher = await _as(browsers, w, w.organizer)
+    lists = await dispatcher.get(f"{base}/dispatch")
+    assert lists.status_code == 200, lists.text
+    assert f'id="o{made}"' in lists.text.split('id="waiting"', 1)[1].split("</ul>", 1)[0]
+    due = (datetime.now(UTC) + timedelta(days=1)).astimezone(COMMUNITY_TZ).strftime("%Y-%m-%dT%H:%M")
+    order_page = f"{base}/orders/{made}"
+    r = await _form(dispatcher, order_page, f"{order_page}/dispatch",
+                    {"unit_id": str(company["id"]), "due_at": due, "points": "", "note": "请本周内处理"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    assert await _state(w, made) == "dispatched"
+
+    taker = await _as(browsers, w, cleaner)
+    taken = await taker.get(f"{base}/taken")
+    assert f'id="o{made}"' in taken.text.split('id="to-take"', 1)[1].split("</ul>", 1)[0]
+    assert "金牛物业" in text_of(taken.text.split('id="our-record"', 1)[1])
+    r = await _form(taker, order_page, f"{order_page}/accept", {})
+    assert r.status_code == 303, r.text
+    r = await _form(taker, order_page, f"{order_page}/done",
+                    {"note": "杂物已清运，楼道已清扫", "doers": [str(cleaner.member_id), str(helper.member_id)]},
+                    files={"photo": ("after.png", png("white"), "image/png")})  # fmt: skip
+    assert r.status_code == 303, r.text
+    assert await _state(w, made) == "done"
+
+    before = [await w.balance(cleaner), await w.balance(helper)]
+    page = await phone.get(order_page)
+    assert 'id="confirm-order"' in page.text
+    assert "杂物已清运" in text_of(page.text)
+    r = await _form(phone, order_page, f"{order_page}/confirm", {})
+    assert r.status_code == 303, r.text
+    assert await _state(w, made) == "confirmed"
+    points = w.types["cleanup"]["default_points"]
+    assert [await w.balance(cleaner), await w.balance(helper)] == [before[0] + points, before[1] + points]
+    page = await phone.get(order_page)
+    assert f"+{points}" in text_of(page.text.split('id="workers"', 1)[1])
+
+    stranger = await browsers()
+    shown = await stranger.get(f"/c/{w.slug}/shaidan")
+    assert f'id="o{made}"' in shown.text
+    assert "金牛物业" in text_of(shown.text)
+
+
+async def test_only_those_it_concerns_open_an_order_and_only_staff_dispatch(world: World, browsers: Browsers) -> None:
+    w = world
+    resident, other, _ = w.volunteers
+    made = await order(w, resident, description="换楼道灯泡")
+    base = f"/c/{w.slug}/services"
+    neighbour = await _as(browsers, w, other)
+    assert (await neighbour.get(f"{base}/orders/{made['id']}")).status_code == 404  # as if there were none
+    assert (await neighbour.get(f"{base}/dispatch")).status_code == 403
+    r = await _form(neighbour, base, f"{base}/orders/{made['id']}/dispatch", {"unit_id": "", "due_at": "x"})
+    assert r.status_code == 403
+    assert await _state(w, made["id"]) == "ordered"
+    nav = text_of((await neighbour.get(base)).text.split('aria-label="栏目"', 1)[1].split("</nav>", 1)[0])
+    assert "点单" in nav
+    assert "晒单" in nav
+    assert "派单" not in nav
+    resident_page = await (await _as(browsers, w, resident)).get(f"{base}/orders/{made['id']}")
+    assert 'id="dispatch-order"' not in resident_page.text  # the resident may cancel, not dispatch
+    assert 'id="cancel-order"' in resident_page.text
+    signed_out = await browsers()
+    assert (await signed_out.get(f"{base}/orders/{made['id']}")).status_code == 303
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh_CN", "截止时间需晚于现在"), ("en", "Choose a due time after now")])
+async def test_a_refused_dispatch_changes_nothing_and_keeps_what_was_typed(
+    world: World, browsers: Browsers, lang: str, words: str
+) -> None:
+    w = world
+    made = await order(w, w.volunteers[0])
+    page = f"/c/{w.slug}/services/orders/{made['id']}"
+    dispatcher = await _as(browsers, w, w.organizer, lang)
+    past = (datetime.now(UTC) - timedelta(hours=2)).astimezone(COMMUNITY_TZ).strftime("%Y-%m-%dT%H:%M")
+    company = await unit(w, "金牛物业", "property", [w.volunteers[1]])
+    r = await _form(dispatcher, page, f"{page}/dispatch",
+                    {"unit_id": str(company["id"]), "due_at": past, "points": "6", "note": "尽快"})  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert words in text_of(r.text)
+    assert 'id="dispatched-error"' in r.text
+    assert 'value="尽快"' in r.text
+    assert 'value="6"' in r.text
+    assert await _state(w, made["id"]) == "ordered"
+    r = await _form(dispatcher, page, f"{page}/dispatch", {"unit_id": "", "due_at": past})  # nobody to send it to
+    assert r.status_code == 400, r.text
+    assert await _state(w, made["id"]) == "ordered"
+
+
+async def test_declined_from_the_page_goes_back_and_a_dispute_needs_a_reason(world: World, browsers: Browsers) -> None:
+    w = world
+    resident, worker, _ = w.volunteers
+    company = await unit(w, "金牛物业", "property", [worker])
+    made = await order(w, resident)
+    page = f"/c/{w.slug}/services/orders/{made['id']}"
+    await act(w, w.organizer, made["id"], "dispatch", {"due_at": due(), "unit_id": company["id"]})
+    taker = await _as(browsers, w, worker)
+    r = await _form(taker, page, f"{page}/decline", {"reason": ""})
+    assert r.status_code == 400, r.text
+    assert await _state(w, made["id"]) == "dispatched"
+    r = await _form(taker, page, f"{page}/decline", {"reason": "本周人手不够"})
+    assert r.status_code == 303, r.text
+    assert await _state(w, made["id"]) == "ordered"
+    history = await (await _as(browsers, w, resident)).get(page)
+    assert "本周人手不够" in text_of(history.text.split('id="history"', 1)[1])
+
+    await act(w, w.organizer, made["id"], "dispatch", {"due_at": due(), "unit_id": company["id"]})
+    await act(w, worker, made["id"], "accept")
+    await act(w, worker, made["id"], "done", {"note": "已清扫"})
+    phone = await _as(browsers, w, resident)
+    r = await _form(phone, page, f"{page}/dispute", {"reason": "  "})
+    assert r.status_code == 400, r.text
+    assert await _state(w, made["id"]) == "done"
+    r = await _form(phone, page, f"{page}/dispute", {"reason": "二楼还堆着纸箱"})
+    assert r.status_code == 303, r.text
+    assert await _state(w, made["id"]) == "disputed"
+    lists = await (await _as(browsers, w, w.organizer)).get(f"/c/{w.slug}/services/dispatch")
+    assert f'id="o{made["id"]}"' in lists.text.split('id="waiting"', 1)[1].split("</ul>", 1)[0]
+
+
+async def test_an_organizer_orders_for_a_resident_without_a_phone(world: World, browsers: Browsers) -> None:
+    w = world
+    elder = w.volunteers[2]
+    base = f"/c/{w.slug}/services"
+    organizer = await _as(browsers, w, w.organizer)
+    found = await organizer.get(f"{base}/new", params={"q": "王建军"})
+    assert f'name="member_id" value="{elder.member_id}"' in found.text
+    before = await _orders(w)
+    r = await _form(organizer, f"{base}/new", f"{base}/orders", {
+        "key": "page:proxy-order-1", "q": "王建军", "member_id": str(elder.member_id),
+        "type_id": str(w.types["elder_help"]["id"]), "description": "每周四陪同量血压"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    made = _order_id(r.headers["location"])
+    row = await w.owner.fetchrow("SELECT for_member_id, ordered_by_member_id FROM points.service_orders WHERE id = $1",
+                                 made)  # fmt: skip
+    assert (row["for_member_id"], row["ordered_by_member_id"]) == (elder.member_id, w.organizer.member_id)
+    assert await _orders(w) == before + 1
+    # a volunteer's form has no "for whom": a member_id sent anyway is not taken as 代办
+    volunteer = await _as(browsers, w, w.volunteers[0])
+    r = await _form(volunteer, f"{base}/new", f"{base}/orders", {
+        "key": "page:proxy-order-2", "member_id": str(elder.member_id), "type_id": str(w.types["cleanup"]["id"]),
+        "description": "楼下垃圾桶满了"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    mine = _order_id(r.headers["location"])
+    assert await w.owner.fetchval("SELECT for_member_id FROM points.service_orders WHERE id = $1", mine) == (
+        w.volunteers[0].member_id
+    )
+
+
+async def test_a_refused_order_leaves_no_photo_behind(world: World, browsers: Browsers) -> None:
+    w = world
+    base = f"/c/{w.slug}/services"
+    phone = await _as(browsers, w, w.volunteers[0], "en")
+    photos_before = await w.owner.fetchval("SELECT count(*) FROM points.photos WHERE community_id = $1",
+                                           w.community_id)  # fmt: skip
+    r = await _form(phone, f"{base}/new", f"{base}/orders",
+                    {"key": "page:refused-1", "type_id": str(w.types["cleanup"]["id"]), "description": "   "},
+                    files={"photo": ("stairs.png", png("gray"), "image/png")})  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert 'id="order-error"' in r.text
+    assert await _orders(w) == 0
+    assert await w.owner.fetchval("SELECT count(*) FROM points.photos WHERE community_id = $1",
+                                  w.community_id) == photos_before  # fmt: skip

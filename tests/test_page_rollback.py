@@ -78,6 +78,7 @@ class PageCall:
     phone: str | None = None  # signed in as this person first (None: signed out)
     password: str = PASSWORD
     done: Callable[[httpx.Response], bool] = field(default=lambda r: r.status_code == 303)
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)  # a form's photos, sent multipart
 
 
 PageRecipe = Callable[[World, Client, asyncpg.Connection], Awaitable[PageCall]]
@@ -179,6 +180,7 @@ async def _members_import(w: World, c: Client, o: asyncpg.Connection) -> PageCal
 # The earning pages' recipes live beside their tests; importing them here registers them before the walk below.
 import tests.page_rollback_counter  # noqa: E402
 import tests.page_rollback_expiry  # noqa: E402
+import tests.page_rollback_orders  # noqa: E402
 import tests.page_rollback_organize  # noqa: E402
 import tests.page_rollback_publication  # noqa: E402
 import tests.page_rollback_swap  # noqa: E402
@@ -237,7 +239,7 @@ async def test_a_page_form_that_fails_at_any_statement_changes_nothing(
         before = await snapshot(owner)
         plan.arm(n)
         try:
-            response = await c.post(call.action, data={**call.form, "_csrf_token": token})
+            response = await c.post(call.action, data={**call.form, "_csrf_token": token}, files=call.files or None)
         finally:
             plan.disarm()
         if not plan.fired:

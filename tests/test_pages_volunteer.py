@@ -491,7 +491,7 @@ async def test_an_admin_sees_every_section(world: World, browser: Client) -> Non
     nav = r.text.split('aria-label="栏目"')[1].split("</nav>")[0]
     assert [text_of(a).strip() for a in re.findall(r"<a [^>]*>[^<]*</a>", nav)] == [
         "我的积分", "活动", "签到", "我的活动", "随手拍", "付款码", "积分超市", "收银台", "库存", "组织活动", "成员",
-        "积分设置", "亲邻易物台", "易物台值班", "公示", "异议处理",
+        "积分设置", "亲邻易物台", "易物台值班", "公示", "异议处理", "点单", "派单", "晒单",
     ]  # fmt: skip
     assert f'<a href="/c/{w.slug}/me/reports" aria-current="page">随手拍</a>' in nav
     r = await browser.get(f"/c/{w.slug}/reports/new")

@@ -346,4 +346,18 @@ POLICY: dict[str, Rule] = {
     "cancelServiceOrder": WALLET_HOLDERS,  # its resident before it is taken; staff until it is done
     "listShownServiceOrders": PUBLIC,  # 晒单, names masked
     "pageShaidan": PUBLIC,  # points/orders/pages.py, as listShownServiceOrders
+    # the service orders' pages (points/orders/pages.py): each as the API operation its form calls
+    "pageServices": WALLET_HOLDERS,  # 我的点单, as listMyServiceOrders
+    "pageServiceNew": WALLET_HOLDERS,
+    "pageServiceCreate": WALLET_HOLDERS,  # as createServiceOrder (代办 by organizers and admins only)
+    "pageServiceOrder": MEMBERS,  # as getServiceOrder: who may not see it gets 404
+    "pageServiceConfirm": WALLET_HOLDERS,
+    "pageServiceDispute": WALLET_HOLDERS,
+    "pageServiceCancel": WALLET_HOLDERS,
+    "pageServiceAccept": WALLET_HOLDERS,
+    "pageServiceDecline": WALLET_HOLDERS,
+    "pageServiceDone": WALLET_HOLDERS,
+    "pageServiceDispatch": STAFF,
+    "pageServicesTaken": WALLET_HOLDERS,  # 接单, as listTakenServiceOrders
+    "pageServicesDispatch": roles(ADMIN, ORGANIZER, STREET_ADMIN),  # 派单, as listServiceOrders
 }

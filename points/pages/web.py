@@ -156,6 +156,10 @@ NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     # the 公示 window (points/pages/publication.py): the public page for everyone, objections for the admin
     ("/gongshi", _("Public notice"), frozenset(), ()),
     ("/objections", _("Objections"), frozenset({ADMIN}), ()),
+    # service orders (points/orders/pages.py): wallet holders order and take them, staff dispatch, 晒单 is public
+    ("/services", _("Services"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ()),
+    ("/services/dispatch", _("Dispatch"), frozenset({ORGANIZER, ADMIN}), ()),
+    ("/shaidan", _("Services done"), frozenset(), ()),
 )
 
 
