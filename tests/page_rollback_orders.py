@@ -130,3 +130,28 @@ async def _dispute(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
 async def _cancel(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
     order_id = await _order(w, c)
     return await _as_admin(w, o, f"{_page(w, order_id)}/cancel", _page(w, order_id), {"reason": "不需要了"})
+
+
+@page_recipe("pageServiceUnitCreate")
+async def _create_unit(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    n = await _neighbour(w, c, o)
+    form = {"name": unique("物业"), "kind": "property", "contact": "物业办", "member_ids": [str(n.member_id)],
+            "type_ids": [str(await _type_id(w, c, "cleanup"))]}  # fmt: skip
+    page = f"/c/{w.slug}/services/units"
+    return await _as_admin(w, o, page, page, form)
+
+
+@page_recipe("pageServiceUnitUpdate")
+async def _update_unit(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    n = await _neighbour(w, c, o)
+    body = {"name": unique("学校"), "kind": "school", "member_ids": [n.member_id]}
+    made = await _ok(await c.post(f"{_base(w)}/service-units", json=body, headers=w.admin))
+    page = f"/c/{w.slug}/services/units/{made['id']}"
+    form = {"name": unique("实验小学"), "kind": "school", "contact": "德育处", "member_ids": [], "active": "on"}
+    return await _as_admin(w, o, page, page, form)
+
+
+@page_recipe("pageServiceSettingsSave")
+async def _settings(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    page = f"/c/{w.slug}/services/units"
+    return await _as_admin(w, o, f"/c/{w.slug}/services/settings", page, {"accept_hours": "24", "confirm_hours": "48"})

@@ -16,7 +16,7 @@ from tests.earning_world import Person, World, make_world
 from tests.swap_world import png
 from tests.test_orders import act, due, order, unit
 from tests.test_pages import Client, csrf_of, text_of
-from tests.test_pages_organize import phone_of, signed_in
+from tests.test_pages_organize import as_admin, phone_of, signed_in
 from tests.test_pages_shop import Browsers, browsers
 
 __all__ = ["browsers"]  # the fixture, used by name
@@ -290,3 +290,64 @@ async def test_a_refused_order_leaves_no_photo_behind(world: World, browsers: Br
     assert await _orders(w) == 0
     assert await w.owner.fetchval("SELECT count(*) FROM points.photos WHERE community_id = $1",
                                   w.community_id) == photos_before  # fmt: skip
+
+
+# ---- the co-building units and the timeouts -------------------------------------------------------------------
+
+
+async def test_an_admin_adds_a_unit_changes_it_and_sets_the_timeouts(world: World, browsers: Browsers) -> None:
+    w = world
+    base = f"/c/{w.slug}/services/units"
+    admin = await as_admin(browsers)
+    found = await admin.get(base, params={"q": "李秀兰"})
+    assert f'name="member_ids" value="{w.volunteers[1].member_id}"' in found.text
+    r = await _form(admin, base, base, {"q": "李秀兰", "name": "金牛物业", "kind": "property", "contact": "物业办",
+                                        "type_ids": [str(w.types["cleanup"]["id"])],
+                                        "member_ids": [str(w.volunteers[1].member_id)]})  # fmt: skip
+    assert r.status_code == 303, r.text
+    row = await w.owner.fetchrow("SELECT id, type_ids FROM points.service_units WHERE community_id = $1 AND name = $2",
+                                 w.community_id, "金牛物业")  # fmt: skip
+    assert list(row["type_ids"]) == [w.types["cleanup"]["id"]]
+    again = await _form(admin, base, base, {"name": "金牛物业", "kind": "property"})  # the name is taken
+    assert again.status_code == 400, again.text
+    assert 'id="unit-error"' in again.text
+    assert await w.owner.fetchval("SELECT count(*) FROM points.service_units WHERE community_id = $1",
+                                  w.community_id) == 1  # fmt: skip
+
+    page = f"{base}/{row['id']}"
+    shown = await admin.get(page)
+    assert "checked> 李秀兰" in shown.text  # its member, ticked
+    r = await _form(admin, page, page, {"name": "金牛物业服务中心", "kind": "property", "contact": "",
+                                        "type_ids": [], "member_ids": [str(w.volunteers[1].member_id)]})  # fmt: skip
+    assert r.status_code == 303, r.text
+    unit_row = await w.owner.fetchrow("SELECT name, active FROM points.service_units WHERE id = $1", row["id"])
+    assert (unit_row["name"], unit_row["active"]) == ("金牛物业服务中心", False)  # "takes orders" left unticked
+
+    r = await _form(admin, base, f"/c/{w.slug}/services/settings", {"accept_hours": "0", "confirm_hours": "72"})
+    assert r.status_code == 400, r.text
+    assert 'id="hours-error"' in r.text
+    assert await w.owner.fetchval("SELECT count(*) FROM points.order_settings WHERE community_id = $1",
+                                  w.community_id) == 0  # fmt: skip
+    r = await _form(admin, base, f"/c/{w.slug}/services/settings", {"accept_hours": "24", "confirm_hours": "48"})
+    assert r.status_code == 303, r.text
+    hours = await w.owner.fetchrow("SELECT accept_hours, confirm_hours FROM points.order_settings"
+                                   " WHERE community_id = $1", w.community_id)  # fmt: skip
+    assert (hours["accept_hours"], hours["confirm_hours"]) == (24, 48)
+
+
+async def test_organizers_read_the_units_and_only_admins_change_them(world: World, browsers: Browsers) -> None:
+    w = world
+    company = await unit(w, "金牛物业", "property", [w.volunteers[1]])
+    base = f"/c/{w.slug}/services/units"
+    organizer = await _as(browsers, w, w.organizer)
+    r = await organizer.get(base)
+    assert r.status_code == 200, r.text
+    assert "金牛物业" in text_of(r.text)
+    assert 'id="create-unit"' not in r.text
+    assert (await organizer.get(f"{base}/{company['id']}")).status_code == 200
+    r = await _form(organizer, base, base, {"name": "实验小学", "kind": "school"})
+    assert r.status_code == 403
+    r = await _form(organizer, base, f"/c/{w.slug}/services/settings", {"accept_hours": "1", "confirm_hours": "1"})
+    assert r.status_code == 403
+    volunteer = await _as(browsers, w, w.volunteers[0])
+    assert (await volunteer.get(base)).status_code == 403

@@ -360,4 +360,9 @@ POLICY: dict[str, Rule] = {
     "pageServiceDispatch": STAFF,
     "pageServicesTaken": WALLET_HOLDERS,  # 接单, as listTakenServiceOrders
     "pageServicesDispatch": roles(ADMIN, ORGANIZER, STREET_ADMIN),  # 派单, as listServiceOrders
+    "pageServiceUnits": roles(ADMIN, ORGANIZER, STREET_ADMIN),  # the units' records; admins' forms on it
+    "pageServiceUnit": roles(ADMIN, ORGANIZER, STREET_ADMIN),
+    "pageServiceUnitCreate": ADMINS,  # as createServiceUnit
+    "pageServiceUnitUpdate": ADMINS,  # as updateServiceUnit
+    "pageServiceSettingsSave": ADMINS,  # as updateOrderSettings
 }

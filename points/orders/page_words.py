@@ -76,4 +76,5 @@ DONE_WORDS = {
     "disputed": _("Disputed: the dispatcher will look at it again."),
     "cancelled": _("Cancelled."),
     "consent": _("Saved."),
+    "saved": _("Saved."),
 }

@@ -4,6 +4,7 @@ for render() and the error pages, so that importing any one page module first ne
 from __future__ import annotations
 
 from points.orders.pages import OrderPages
+from points.orders.unit_pages import UnitPages
 from points.pages.activities import VolunteerPages
 from points.pages.admin import AdminPages
 from points.pages.counter import CounterPages
@@ -26,5 +27,6 @@ PAGE_HANDLERS = [
     ExpirySettingsPages,  # the admin's points-expiry setting (points/pages/expiry_settings.py)
     PublicationPages,  # 公示: the public page, the admin's objections and window setting (points/pages/publication.py)
     SwapPages,  # the swap table: browse, list, propose, my swaps; the table's staff (points/pages/swap.py)
-    OrderPages,  # 晒单: the public list of completed service orders (points/orders/pages.py)
+    OrderPages,  # service orders: 点单, the order's page, 接单, 派单, the public 晒单 (points/orders/pages.py)
+    UnitPages,  # the co-building units and the orders' timeouts (points/orders/unit_pages.py)
 ]
