@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from points.earning.periods import COMMUNITY_TZ
+from points.errors import problem_catalog
 from tests.earning_world import Person, World, make_world
 from tests.swap_world import png
 from tests.test_orders import act, due, order, unit
@@ -351,3 +352,45 @@ async def test_organizers_read_the_units_and_only_admins_change_them(world: Worl
     assert r.status_code == 403
     volunteer = await _as(browsers, w, w.volunteers[0])
     assert (await volunteer.get(base)).status_code == 403
+
+
+async def test_a_refused_award_is_shown_on_the_order_in_words(world: World, browsers: Browsers) -> None:
+    """The dispatcher sent it to themselves: the confirmation stands, nobody awards themselves, and the order says
+    so in words."""
+    w = world
+    resident = w.volunteers[0]
+    made = await order(w, resident)
+    await act(w, w.organizer, made["id"], "dispatch", {"due_at": due(), "volunteer_ids": [w.organizer.member_id]})
+    await act(w, w.organizer, made["id"], "accept")
+    await act(w, w.organizer, made["id"], "done", {"note": "已清扫"})
+    await act(w, resident, made["id"], "confirm")
+    code = await w.owner.fetchval("SELECT award_refusal FROM points.service_order_workers WHERE order_id = $1",
+                                  made["id"])  # fmt: skip
+    assert code
+    title = str(problem_catalog()[code]["title"])
+    page = await (await _as(browsers, w, w.organizer, "en")).get(f"/c/{w.slug}/services/orders/{made['id']}")
+    workers = text_of(page.text.split('id="workers"', 1)[1].split("</ul>", 1)[0])
+    assert f"No award: {title}" in workers
+    assert code not in workers
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh_CN", "我的点单"), ("en", "My orders")])
+async def test_every_service_page_renders_in_both_languages(
+    world: World, browsers: Browsers, lang: str, words: str
+) -> None:
+    w = world
+    company = await unit(w, "金牛物业", "property", [w.volunteers[1]])
+    made = await order(w, w.volunteers[0])
+    await act(w, w.organizer, made["id"], "dispatch", {"due_at": due(), "unit_id": company["id"]})
+    base = f"/c/{w.slug}/services"
+    pages = [(w.organizer, [base, f"{base}/new", f"{base}/orders/{made['id']}", f"{base}/dispatch",
+                            f"{base}/units", f"{base}/units/{company['id']}"]),
+             (w.volunteers[1], [f"{base}/taken", f"{base}/orders/{made['id']}"])]  # fmt: skip
+    for who, urls in pages:
+        reader = await _as(browsers, w, who, lang)
+        for url in urls:
+            r = await reader.get(url)
+            assert r.status_code == 200, (url, r.text)
+            assert words in text_of(r.text), url  # the sub-navigation, in the reader's language
+            if lang == "en":
+                assert "我的点单" not in r.text, url

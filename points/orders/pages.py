@@ -32,6 +32,7 @@ from points.auth.errors import InvalidRequest
 from points.auth.identity import mask_phone
 from points.auth.policy import ADMIN, ORGANIZER
 from points.earning import reports, types
+from points.errors import problem_catalog
 from points.field_problems import field_problem
 from points.fields import PathId
 from points.members import service as members
@@ -76,6 +77,14 @@ def _worded(exc: Exception, form: str) -> dict[str, Any]:
             named[0],
         )
     return failed
+
+
+def _refusal_titles(order: service.Order) -> dict[str, str]:
+    """A worker's refused award (its problem's code), in the words of the problem's title: the page translates it
+    as it translates the API's errors."""
+    titles = problem_catalog()
+    return {w.award_refusal: str(titles.get(w.award_refusal, {}).get("title", w.award_refusal))
+            for w in order.workers if w.award_refusal}  # fmt: skip
 
 
 def _is_staff(access: Access) -> bool:
@@ -259,6 +268,7 @@ class OrderPages(Controller):
             me=me,
             units=[u for u in units if u.active],
             doers=doers,
+            refusals=_refusal_titles(order),
             q=q,
             found=await _matches(conn, community.id, q) if staff and q else [],
             typed=shown,
