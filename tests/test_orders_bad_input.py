@@ -118,7 +118,7 @@ BAD: list[tuple[str, str, str, Any, int, str]] = [
     ("v1", "POST", "/service-orders/{dispatched}/decline", None, 400, "invalid_request"),
     ("v1", "POST", "/service-orders/{accepted}/decline", {"reason": "没空"}, 409, "order_wrong_state"),
     ("v1", "POST", "/service-orders/{accepted}/done", {"note": ""}, 400, "invalid_request"),
-    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_id": "{photo}"}, 400, "invalid_request"),
+    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_ids": ["{photo}"]}, 400, "invalid_request"),
     ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "volunteer_ids": [NO_ID]}, 404, "not_found"),
     ("v0", "POST", "/service-orders/{accepted}/done", {"note": "好"}, 403, "forbidden"),
     ("v1", "POST", "/service-orders/{dispatched}/done", {"note": "好"}, 409, "order_wrong_state"),
