@@ -12,10 +12,10 @@ owner-only back-dating of a finished order for the demo.
 - ``ordered_for_unit_id``: a member who acts for a unit orders on its behalf (a member unit's 点单): the orderer is
   a member of that active unit and the order is for the orderer (no 代办 with it); such an order is never
   dispatched to its own unit (its members would confirm and be paid for their own work).
-- ``points.backdate_service_order(order, done_at)``: owner only (the app role cannot run it). It moves a confirmed
-  order's whole timeline — every time of the order and of its history — by one interval into the past, so the demo
-  has a month of past 晒单; the order's triggers are off for that one statement (the rules they check are about
-  the present) and on again in the same transaction, so no other session ever sees them off.
+- ``points.backdate_service_order(order, ordered_at, done_at)``: owner only (the app role cannot run it). It moves
+  a confirmed order's timeline — every time of the order and of its history, in the same order — into the past,
+  so the demo has a month of past 晒单; the order's triggers are off for those statements (the rules they check
+  are about the present: "now") and on again in the same transaction, so no other session ever sees them off.
 
 SQLSTATE class LO as 0020 (LO002 a consent change that changes more, or by someone else; LO005 a wrong photo, a
 unit the orderer does not act for, a dispatch to the ordering unit).
@@ -255,37 +255,52 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- The demo's past: a confirmed order's whole timeline moved into the past by one interval (its history too), so
--- what the triggers checked at the time still holds between its times. Owner only; idempotent (the same done_at
--- again moves nothing).
-CREATE FUNCTION points.backdate_service_order(p_order bigint, p_done_at timestamptz) RETURNS void
+-- The demo's past: a confirmed order's timeline moved into the past, its history with it. Its times up to the
+-- completion are stretched from [created_at, done_at] onto [p_ordered_at, p_done_at] (so ordered, dispatched,
+-- accepted and done keep their order, and a short span stays short: keep it within the accept timeout); the due
+-- time, the confirmation and anything after the completion move with the completion. Owner only; the same times
+-- again move nothing.
+CREATE FUNCTION points.backdate_service_order(p_order bigint, p_ordered_at timestamptz, p_done_at timestamptz)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_order points.service_orders;
+    v_from double precision;
+    v_ratio double precision;
     v_by interval;
 BEGIN
     SELECT * INTO v_order FROM points.service_orders o WHERE o.id = p_order FOR UPDATE;
     IF NOT FOUND OR v_order.state <> 'confirmed' THEN
         RAISE EXCEPTION 'only a confirmed order is back-dated' USING ERRCODE = 'LO001';
     END IF;
-    v_by := p_done_at - v_order.done_at;
-    IF v_by = interval '0' THEN
+    IF (v_order.created_at, v_order.done_at) = (p_ordered_at, p_done_at) THEN
         RETURN;
     END IF;
-    IF v_order.confirmed_at + v_by > now() THEN
-        RAISE EXCEPTION 'an order is back-dated into the past only' USING ERRCODE = 'LO004';
+    v_by := p_done_at - v_order.done_at;
+    IF p_ordered_at >= p_done_at OR v_order.confirmed_at + v_by > now() THEN
+        RAISE EXCEPTION 'an order is back-dated into the past, ordered before it was done' USING ERRCODE = 'LO004';
     END IF;
+    v_from := extract(epoch FROM v_order.created_at);
+    v_ratio := extract(epoch FROM p_done_at - p_ordered_at) / extract(epoch FROM v_order.done_at - v_order.created_at);
     ALTER TABLE points.service_orders DISABLE TRIGGER service_orders_checked, DISABLE TRIGGER service_orders_recorded;
-    UPDATE points.service_orders SET created_at = created_at + v_by, wished_at = wished_at + v_by,
-           dispatched_at = dispatched_at + v_by, due_at = due_at + v_by, accepted_at = accepted_at + v_by,
-           done_at = done_at + v_by, confirmed_at = confirmed_at + v_by
+    UPDATE points.service_orders
+       SET created_at = p_ordered_at,
+           wished_at = CASE WHEN wished_at < done_at THEN p_ordered_at + make_interval(
+                           secs => (extract(epoch FROM wished_at) - v_from) * v_ratio) ELSE wished_at + v_by END,
+           dispatched_at = p_ordered_at + make_interval(secs => (extract(epoch FROM dispatched_at) - v_from) * v_ratio),
+           accepted_at = p_ordered_at + make_interval(secs => (extract(epoch FROM accepted_at) - v_from) * v_ratio),
+           due_at = due_at + v_by, done_at = p_done_at, confirmed_at = confirmed_at + v_by
      WHERE id = p_order;
     ALTER TABLE points.service_orders ENABLE TRIGGER service_orders_checked, ENABLE TRIGGER service_orders_recorded;
     ALTER TABLE points.service_order_events DISABLE TRIGGER service_order_events_append_only;
-    UPDATE points.service_order_events SET at = at + v_by WHERE order_id = p_order;
+    UPDATE points.service_order_events
+       SET at = CASE WHEN at < v_order.done_at
+                     THEN p_ordered_at + make_interval(secs => (extract(epoch FROM at) - v_from) * v_ratio)
+                     ELSE at + v_by END
+     WHERE order_id = p_order;
     ALTER TABLE points.service_order_events ENABLE TRIGGER service_order_events_append_only;
 END $$;
-REVOKE ALL ON FUNCTION points.backdate_service_order(bigint, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION points.backdate_service_order(bigint, timestamptz, timestamptz) FROM PUBLIC;
 """
 
 GRANTS = """
@@ -303,7 +318,7 @@ def _function_0020(name: str) -> str:
 
 
 DOWNGRADE = """
-DROP FUNCTION points.backdate_service_order(bigint, timestamptz);
+DROP FUNCTION points.backdate_service_order(bigint, timestamptz, timestamptz);
 ALTER TABLE points.service_orders ADD COLUMN done_photo_id bigint,
     ADD CONSTRAINT service_orders_done_photo_fkey FOREIGN KEY (done_photo_id, community_id)
         REFERENCES points.photos (id, community_id);
