@@ -61,26 +61,18 @@ ALTER TABLE points.service_order_events ADD CONSTRAINT service_order_events_kind
     'photo_consent'));
 """
 
-CHECKS = """
-CREATE OR REPLACE FUNCTION points.service_order_checks() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_hours record;
-    v_actor bigint := NEW.actor_member_id;
-    v_resident boolean := coalesce(NEW.actor_member_id IN (NEW.for_member_id, NEW.ordered_by_member_id), false);
-    v_unit points.service_units;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NEW.state <> 'ordered' OR NEW.dispatch_round <> 0 OR NEW.dispatched_by_member_id IS NOT NULL
-           OR NEW.accepted_by_member_id IS NOT NULL OR NEW.done_by_member_id IS NOT NULL
-           OR cardinality(NEW.done_photo_ids) <> 0 OR NEW.points IS NOT NULL THEN
-            RAISE EXCEPTION 'an order starts as ordered, nothing more' USING ERRCODE = 'LO001';
+# 0020's two functions, changed where 0021 changes what they check or record (each piece below replaces one piece
+# of 0020's text, which must be there: _changed asserts it), so 0020's text stays the one place of the rest.
+_CHANGES: tuple[tuple[str, str], ...] = (
+    (  # an order starts with no completion photos
+        "OR NEW.done_photo_id IS NOT NULL OR NEW.points IS NOT NULL THEN",
+        "OR cardinality(NEW.done_photo_ids) <> 0 OR NEW.points IS NOT NULL THEN",
+    ),
+    (  # a unit's own order: placed by a member of that active unit, for the orderer
+        """RAISE EXCEPTION 'only an organizer orders for someone else (代办)' USING ERRCODE = 'LO003';
         END IF;
-        IF v_actor IS DISTINCT FROM NEW.ordered_by_member_id THEN
-            RAISE EXCEPTION 'an order is recorded as placed by its orderer' USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.for_member_id <> NEW.ordered_by_member_id AND NOT points.member_is_staff(NEW.ordered_by_member_id) THEN
-            RAISE EXCEPTION 'only an organizer orders for someone else (代办)' USING ERRCODE = 'LO003';
+""",
+        """RAISE EXCEPTION 'only an organizer orders for someone else (代办)' USING ERRCODE = 'LO003';
         END IF;
         IF NEW.ordered_for_unit_id IS NOT NULL AND (
             NEW.for_member_id <> NEW.ordered_by_member_id
@@ -91,26 +83,23 @@ BEGIN
             RAISE EXCEPTION 'a member who acts for an active unit orders for it, and for nobody else'
                 USING ERRCODE = 'LO005';
         END IF;
-        IF NEW.photo_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM points.photos p WHERE p.id = NEW.photo_id AND p.uploaded_by_member_id = NEW.ordered_by_member_id)
-        THEN
-            RAISE EXCEPTION 'an order carries a photo its orderer uploaded' USING ERRCODE = 'LO005';
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM points.activity_types t WHERE t.id = NEW.type_id AND t.active) THEN
-            RAISE EXCEPTION 'the category is no longer used' USING ERRCODE = 'LO005';
-        END IF;
-        RETURN NEW;
+""",
+    ),
+    (  # the key and the ordering unit are part of the need
+        "OLD.ordered_by_member_id, OLD.for_member_id, OLD.created_at)",
+        "OLD.ordered_by_member_id, OLD.for_member_id, OLD.created_at, OLD.idempotency_key, OLD.ordered_for_unit_id)",
+    ),
+    (
+        "NEW.ordered_by_member_id, NEW.for_member_id, NEW.created_at) THEN",
+        "NEW.ordered_by_member_id, NEW.for_member_id, NEW.created_at, NEW.idempotency_key, NEW.ordered_for_unit_id) THEN",
+    ),
+    (  # the one change without a change of state: the resident's photo consent, alone; and photos stay put
+        """    IF OLD.state = NEW.state THEN
+        RAISE EXCEPTION 'an order changes by moving on in its states, and every change is recorded'
+            USING ERRCODE = 'LO002';
     END IF;
-
-    IF (OLD.community_id, OLD.type_id, OLD.description, OLD.place_id, OLD.photo_id, OLD.wished_at,
-        OLD.ordered_by_member_id, OLD.for_member_id, OLD.created_at, OLD.idempotency_key, OLD.ordered_for_unit_id)
-       IS DISTINCT FROM
-       (NEW.community_id, NEW.type_id, NEW.description, NEW.place_id, NEW.photo_id, NEW.wished_at,
-        NEW.ordered_by_member_id, NEW.for_member_id, NEW.created_at, NEW.idempotency_key, NEW.ordered_for_unit_id) THEN
-        RAISE EXCEPTION 'an order''s need is not rewritten' USING ERRCODE = 'LO002';
-    END IF;
-    IF OLD.state = NEW.state THEN
-        -- The one change without a change of state: the resident's consent to show the photos, nothing else.
+""",
+        """    IF OLD.state = NEW.state THEN
         IF OLD.photos_public IS DISTINCT FROM NEW.photos_public AND v_resident
            AND (OLD.dispatch_round, OLD.dispatched_by_member_id, OLD.dispatched_at, OLD.due_at, OLD.unit_id,
                 OLD.points, OLD.accepted_by_member_id, OLD.accepted_at, OLD.done_by_member_id, OLD.done_at,
@@ -130,109 +119,43 @@ BEGIN
     IF NEW.state NOT IN ('dispatched', 'done') AND OLD.done_photo_ids IS DISTINCT FROM NEW.done_photo_ids THEN
         RAISE EXCEPTION 'a completion''s photos are its own' USING ERRCODE = 'LO002';
     END IF;
-    IF NOT ((OLD.state = 'ordered' AND NEW.state IN ('dispatched', 'cancelled'))
-         OR (OLD.state = 'dispatched' AND NEW.state IN ('accepted', 'ordered', 'cancelled'))
-         OR (OLD.state = 'accepted' AND NEW.state IN ('done', 'cancelled'))
-         OR (OLD.state = 'done' AND NEW.state IN ('confirmed', 'disputed'))
-         OR (OLD.state = 'disputed' AND NEW.state IN ('dispatched', 'cancelled'))) THEN
-        RAISE EXCEPTION 'an order that is % cannot become %', OLD.state, NEW.state USING ERRCODE = 'LO001';
-    END IF;
-    v_hours := points.order_hours(NEW.community_id);
-
-    IF NEW.state = 'dispatched' THEN
-        IF v_actor IS NULL OR NOT points.member_is_staff(v_actor) OR NEW.dispatched_by_member_id <> v_actor THEN
-            RAISE EXCEPTION 'an organizer or admin dispatches an order' USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.dispatch_round <> OLD.dispatch_round + 1 OR NEW.dispatched_at <> now()
-           OR NEW.accepted_by_member_id IS NOT NULL OR NEW.done_by_member_id IS NOT NULL OR NEW.done_at IS NOT NULL
-           OR NEW.confirmed_at IS NOT NULL OR cardinality(NEW.done_photo_ids) <> 0 THEN
-            RAISE EXCEPTION 'a dispatch is a new round, from now' USING ERRCODE = 'LO001';
-        END IF;
-        IF NEW.due_at <= now() THEN
-            RAISE EXCEPTION 'the due time % has passed', NEW.due_at USING ERRCODE = 'LO004';
-        END IF;
-        IF NEW.unit_id IS NOT NULL THEN
+""",
+    ),
+    (  # a new round starts with no completion photos
+        """           OR NEW.confirmed_at IS NOT NULL THEN
+            RAISE EXCEPTION 'a dispatch is a new round, from now' USING ERRCODE = 'LO001';""",
+        """           OR NEW.confirmed_at IS NOT NULL OR cardinality(NEW.done_photo_ids) <> 0 THEN
+            RAISE EXCEPTION 'a dispatch is a new round, from now' USING ERRCODE = 'LO001';""",
+    ),
+    (  # never to the unit that placed it
+        """        IF NEW.unit_id IS NOT NULL THEN
+            SELECT * INTO v_unit""",
+        """        IF NEW.unit_id IS NOT NULL THEN
             IF NEW.unit_id = NEW.ordered_for_unit_id THEN
                 RAISE EXCEPTION 'a unit''s own order is not dispatched to it' USING ERRCODE = 'LO005';
             END IF;
-            SELECT * INTO v_unit FROM points.service_units u WHERE u.id = NEW.unit_id;
-            IF NOT v_unit.active OR (cardinality(v_unit.type_ids) > 0 AND NOT NEW.type_id = ANY (v_unit.type_ids)) THEN
-                RAISE EXCEPTION 'unit % does not take orders of this category', NEW.unit_id USING ERRCODE = 'LO005';
-            END IF;
-        END IF;
-    ELSIF NEW.state = 'accepted' THEN
-        IF v_actor IS NULL OR NEW.accepted_by_member_id <> v_actor OR NOT points.member_takes_order(OLD, v_actor) THEN
-            RAISE EXCEPTION 'an order is accepted by its unit or the volunteers dispatched' USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.accepted_at <> now() THEN
-            RAISE EXCEPTION 'an order is accepted now' USING ERRCODE = 'LO001';
-        END IF;
-        IF (NEW.unit_id, NEW.due_at, NEW.dispatch_round, NEW.points) IS DISTINCT FROM
-           (OLD.unit_id, OLD.due_at, OLD.dispatch_round, OLD.points) THEN
-            RAISE EXCEPTION 'an acceptance takes the dispatch as it is' USING ERRCODE = 'LO002';
-        END IF;
-    ELSIF NEW.state = 'ordered' THEN  -- back to the dispatcher: declined, or not accepted in time
-        IF v_actor IS NULL THEN
-            IF OLD.dispatched_at + make_interval(hours => v_hours.accept_hours) > now() THEN
-                RAISE EXCEPTION 'order % has until % to be accepted', OLD.id,
-                    OLD.dispatched_at + make_interval(hours => v_hours.accept_hours) USING ERRCODE = 'LO004';
-            END IF;
-        ELSIF NOT points.member_takes_order(OLD, v_actor) OR coalesce(btrim(NEW.change_note), '') = '' THEN
-            RAISE EXCEPTION 'an order is declined by its unit or the volunteers dispatched, with a reason'
-                USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.dispatch_round <> OLD.dispatch_round THEN
-            RAISE EXCEPTION 'a returned order keeps its round' USING ERRCODE = 'LO002';
-        END IF;
-    ELSIF NEW.state = 'done' THEN
-        IF v_actor IS NULL OR NEW.done_by_member_id <> v_actor
-           OR NOT (v_actor = OLD.accepted_by_member_id OR points.member_takes_order(OLD, v_actor)) THEN
-            RAISE EXCEPTION 'an order is marked done by whoever took it' USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.done_at <> now() OR (NEW.accepted_by_member_id, NEW.unit_id, NEW.dispatch_round, NEW.points)
-                                   IS DISTINCT FROM
-                                   (OLD.accepted_by_member_id, OLD.unit_id, OLD.dispatch_round, OLD.points) THEN
-            RAISE EXCEPTION 'an order is marked done now, as it was taken' USING ERRCODE = 'LO002';
-        END IF;
-        IF (SELECT count(DISTINCT x) FROM unnest(NEW.done_photo_ids) x) <> cardinality(NEW.done_photo_ids)
+            SELECT * INTO v_unit""",
+    ),
+    (  # up to four photos (the CHECK), each once, each the taker's
+        """        IF NEW.done_photo_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM points.photos p WHERE p.id = NEW.done_photo_id AND p.uploaded_by_member_id = v_actor) THEN
+            RAISE EXCEPTION 'a completion carries a photo its taker uploaded' USING ERRCODE = 'LO005';
+        END IF;""",
+        """        IF (SELECT count(DISTINCT x) FROM unnest(NEW.done_photo_ids) x) <> cardinality(NEW.done_photo_ids)
            OR EXISTS (SELECT 1 FROM unnest(NEW.done_photo_ids) x(id)
                        WHERE NOT EXISTS (SELECT 1 FROM points.photos p
                                           WHERE p.id = x.id AND p.community_id = NEW.community_id
                                             AND p.uploaded_by_member_id = v_actor)) THEN
             RAISE EXCEPTION 'a completion carries photos its taker uploaded, each once' USING ERRCODE = 'LO005';
-        END IF;
-    ELSIF NEW.state = 'confirmed' THEN
-        IF v_actor IS NULL THEN
-            IF OLD.done_at + make_interval(hours => v_hours.confirm_hours) > now() THEN
-                RAISE EXCEPTION 'order % counts as confirmed only from %', OLD.id,
-                    OLD.done_at + make_interval(hours => v_hours.confirm_hours) USING ERRCODE = 'LO004';
-            END IF;
-        ELSIF NOT v_resident THEN
-            RAISE EXCEPTION 'the resident confirms an order (or who ordered it for them)' USING ERRCODE = 'LO003';
-        END IF;
-        IF NEW.confirmed_at <> now() OR (NEW.done_at, NEW.done_by_member_id, NEW.done_note, NEW.dispatch_round)
-                                        IS DISTINCT FROM
-                                        (OLD.done_at, OLD.done_by_member_id, OLD.done_note, OLD.dispatch_round) THEN
-            RAISE EXCEPTION 'a confirmation takes the completion as it is' USING ERRCODE = 'LO002';
-        END IF;
-    ELSIF NEW.state = 'disputed' THEN
-        IF v_actor IS NULL OR NOT v_resident OR coalesce(btrim(NEW.change_note), '') = '' THEN
-            RAISE EXCEPTION 'the resident disputes a completion, with a reason' USING ERRCODE = 'LO003';
-        END IF;
-    ELSIF NEW.state = 'cancelled' THEN
-        IF v_actor IS NULL OR coalesce(btrim(NEW.change_note), '') = ''
-           OR NOT (points.member_is_staff(v_actor) OR (v_resident AND OLD.state IN ('ordered', 'dispatched'))) THEN
-            RAISE EXCEPTION 'an order is cancelled, with a reason, by its resident before it is taken or by an organizer'
-                USING ERRCODE = 'LO003';
-        END IF;
-    END IF;
-    RETURN NEW;
-END $$;
-
-CREATE OR REPLACE FUNCTION points.service_order_recorded() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_kind text;
+        END IF;""",
+    ),
+    (  # the history: a consent change is recorded as photo_consent, its note public or private
+        """    v_kind text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        v_kind := 'ordered';
+""",
+        """    v_kind text;
     v_note text := NEW.change_note;
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -240,21 +163,32 @@ BEGIN
     ELSIF OLD.state = NEW.state THEN  -- the checks let only the photo consent change so
         v_kind := 'photo_consent';
         v_note := CASE WHEN NEW.photos_public THEN 'public' ELSE 'private' END;
-    ELSIF NEW.state = 'ordered' THEN
-        v_kind := CASE WHEN NEW.actor_member_id IS NULL THEN 'expired' ELSE 'declined' END;
-    ELSIF NEW.state = 'confirmed' THEN
-        v_kind := CASE WHEN NEW.actor_member_id IS NULL THEN 'auto_confirmed' ELSE 'confirmed' END;
-    ELSE
-        v_kind := NEW.state;
-    END IF;
-    INSERT INTO points.service_order_events (community_id, order_id, kind, from_state, to_state, member_id, unit_id,
-                                             round, note)
-    VALUES (NEW.community_id, NEW.id, v_kind, CASE WHEN TG_OP = 'UPDATE' THEN OLD.state END, NEW.state,
-            NEW.actor_member_id, coalesce(NEW.unit_id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.unit_id END),
-            NEW.dispatch_round, v_note);
-    RETURN NULL;
-END $$;
+""",
+    ),
+    ("            NEW.dispatch_round, NEW.change_note);", "            NEW.dispatch_round, v_note);"),
+)
 
+
+def _functions_0020() -> str:
+    """0020's service_order_checks and service_order_recorded, as CREATE OR REPLACE."""
+    text = str(revision_module("2026_12_01_0020_service_orders.py").FUNCTIONS)
+    found = []
+    for name in ("service_order_checks", "service_order_recorded"):
+        start = text.index(f"CREATE FUNCTION points.{name}()")
+        end = text.index("END $$;", start) + len("END $$;")
+        found.append(text[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    return "\n\n".join(found) + "\n"
+
+
+def _changed() -> str:
+    text = _functions_0020()
+    for before, after in _CHANGES:
+        assert text.count(before) == 1, before
+        text = text.replace(before, after)
+    return text
+
+
+BACKDATE = """
 -- The demo's past: a confirmed order's timeline moved into the past, its history with it. Its times up to the
 -- completion are stretched from [created_at, done_at] onto [p_ordered_at, p_done_at] (so ordered, dispatched,
 -- accepted and done keep their order, and a short span stays short: keep it within the accept timeout); the due
@@ -309,14 +243,6 @@ GRANT UPDATE (photos_public, done_photo_ids) ON points.service_orders TO linli_a
 """
 
 
-def _function_0020(name: str) -> str:
-    """0020's text of one function, to put back on the way down."""
-    text = str(revision_module("2026_12_01_0020_service_orders.py").FUNCTIONS)
-    start = text.index(f"CREATE FUNCTION points.{name}()")
-    end = text.index("END $$;", start) + len("END $$;")
-    return text[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1) + "\n"
-
-
 DOWNGRADE = """
 DROP FUNCTION points.backdate_service_order(bigint, timestamptz, timestamptz);
 ALTER TABLE points.service_orders ADD COLUMN done_photo_id bigint,
@@ -340,9 +266,10 @@ ALTER TABLE points.service_order_events ADD CONSTRAINT service_order_events_kind
 
 def upgrade() -> None:
     execute_script(COLUMNS)
-    execute_script(CHECKS)
+    execute_script(_changed())
+    execute_script(BACKDATE)
     execute_script(GRANTS)
 
 
 def downgrade() -> None:
-    execute_script(DOWNGRADE + _function_0020("service_order_checks") + _function_0020("service_order_recorded"))
+    execute_script(DOWNGRADE + _functions_0020())
