@@ -57,7 +57,7 @@ PAST: list[tuple[int, int, str, str, int, str | None, str, list[int], bool, int,
     (21, 16, "cleanup", "1栋", 3, None, "company", [5, 7], False, 0, "1栋自行车棚废旧车辆", "已清运6辆"),
     (23, 9, "elder_help", "6栋", 7, None, "volunteers", [3], False, 0, "帮6栋李爷爷修理轮椅", "轮椅已修好"),
     (25, 28, "cleanup", "4栋", 4, None, "company", [5], True, 0, "4栋绿化带白色垃圾", "已清理"),
-    (27, 12, "publicity", "3栋", 3, None, "volunteers", [0, 1], False, 0, "3栋单元门口张贴停水通知", "已张贴"),
+    (27, 12, "publicity", "3栋", 3, None, "volunteers", [0, 2], False, 0, "3栋单元门口张贴停水通知", "已张贴"),
     (29, 34, "cleanup", "中心花园", 2, None, "company", [7], False, 0, "中心花园水池漂浮物", "已打捞"),
 ]
 PLACES = ("1栋", "3栋", "4栋", "5栋", "6栋")
