@@ -27,7 +27,7 @@ from points import db
 from points.earning.demo import load_earning
 from points.expiry.demo import load_expiry
 from points.members import service
-from points.orders.demo import load_orders
+from points.orders.demo import load_orders, load_past_orders
 from points.publication.demo import load_publication
 
 SLUG = "yangguang"
@@ -126,6 +126,12 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
             await load_swap_table(conn, cid, members)
             await load_publication(conn, cid, members)  # the awards above posted before the window was on
             await load_orders(conn, cid, members)  # last: its confirmed order's awards are published (公示)
+            owner_engine = db.make_engine(url, pool_size=1, as_owner=True)
+            try:
+                async with db.connection(owner_engine) as owner:  # back-dating is the owner's (migration 0021)
+                    await load_past_orders(conn, owner, cid, members)
+            finally:
+                await owner_engine.dispose()
             first = await ledger.balance(conn, cid, members[0].wallet_account_id)
     finally:
         await engine.dispose()

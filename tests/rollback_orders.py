@@ -12,6 +12,7 @@ import asyncpg
 from tests.conftest import bearer_token
 from tests.rollback_earning import _base, _budget, _threshold, _type_id
 from tests.rollback_publication import window
+from tests.swap_world import png
 from tests.test_rollback import Call, Client, World, _ok, new_phone, recipe, unique
 
 
@@ -71,8 +72,9 @@ async def _update_unit(w: World, c: Client, o: asyncpg.Connection) -> Call:
 
 @recipe("createServiceOrder")
 async def _create_order(w: World, c: Client, o: asyncpg.Connection) -> Call:
-    body = {"type_id": await _type_id(w, c, "cleanup"), "description": "楼道灯坏了", "for_member_id": w.member}
-    return Call("post", f"{_base(w)}/service-orders", w.admin, json=body)
+    body = {"type_id": await _type_id(w, c, "cleanup"), "description": "楼道灯坏了", "for_member_id": w.member,
+            "photos_public": True}  # fmt: skip
+    return Call("post", f"{_base(w)}/service-orders", {**w.admin, "Idempotency-Key": unique("order")}, json=body)
 
 
 @recipe("dispatchServiceOrder")
@@ -99,7 +101,10 @@ async def _decline(w: World, c: Client, o: asyncpg.Connection) -> Call:
 async def _complete(w: World, c: Client, o: asyncpg.Connection) -> Call:
     order_id, neighbour = await _dispatched(w, c, o)
     await _ok(await c.post(f"{_base(w)}/service-orders/{order_id}/accept", headers=neighbour), 200)
-    return Call("post", f"{_base(w)}/service-orders/{order_id}/done", neighbour, json={"note": "已打扫干净"})
+    upload = {**neighbour, "Content-Type": "image/png"}
+    photo = await _ok(await c.post(f"{_base(w)}/photos", content=png(), headers=upload))
+    body = {"note": "已打扫干净", "photo_ids": [photo["id"]]}
+    return Call("post", f"{_base(w)}/service-orders/{order_id}/done", neighbour, json=body)
 
 
 @recipe("confirmServiceOrder")
@@ -121,3 +126,9 @@ async def _dispute(w: World, c: Client, o: asyncpg.Connection) -> Call:
 async def _cancel(w: World, c: Client, o: asyncpg.Connection) -> Call:
     order_id = await _order(w, c)
     return Call("post", f"{_base(w)}/service-orders/{order_id}/cancel", w.admin, json={"reason": "不需要了"})
+
+
+@recipe("setServiceOrderPhotoConsent")
+async def _photo_consent(w: World, c: Client, o: asyncpg.Connection) -> Call:
+    order_id = await _order(w, c)  # the admin's own: the admin is its resident
+    return Call("put", f"{_base(w)}/service-orders/{order_id}/photo-consent", w.admin, json={"public": True})

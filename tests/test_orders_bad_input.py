@@ -118,7 +118,7 @@ BAD: list[tuple[str, str, str, Any, int, str]] = [
     ("v1", "POST", "/service-orders/{dispatched}/decline", None, 400, "invalid_request"),
     ("v1", "POST", "/service-orders/{accepted}/decline", {"reason": "没空"}, 409, "order_wrong_state"),
     ("v1", "POST", "/service-orders/{accepted}/done", {"note": ""}, 400, "invalid_request"),
-    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_id": "{photo}"}, 400, "invalid_request"),
+    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_ids": ["{photo}"]}, 400, "invalid_request"),
     ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "volunteer_ids": [NO_ID]}, 404, "not_found"),
     ("v0", "POST", "/service-orders/{accepted}/done", {"note": "好"}, 403, "forbidden"),
     ("v1", "POST", "/service-orders/{dispatched}/done", {"note": "好"}, 409, "order_wrong_state"),
@@ -133,6 +133,39 @@ BAD: list[tuple[str, str, str, Any, int, str]] = [
     ("org", "POST", "/service-orders/{done}/cancel", {"reason": "不要了"}, 409, "order_wrong_state"),
     ("v3", "POST", "/service-orders/{ordered}/cancel", {"reason": "不要了"}, 404, "not_found"),
     ("v0", "POST", "/service-orders/0/cancel", {"reason": "不要了"}, 400, "invalid_request"),
+    # migration 0021: a unit's own order, the completion's photos, the photo consent, 晒单's month and photos
+    ("v0", "POST", "/service-orders", {**ORDER, "unit_id": NO_ID}, 404, "not_found"),
+    ("v0", "POST", "/service-orders", {**ORDER, "unit_id": "{unit}"}, 403, "forbidden"),  # v1's unit, not v0's
+    ("v1", "POST", "/service-orders", {**ORDER, "unit_id": "{unit}", "for_member_id": "{v2}"}, 400, "invalid_request"),
+    ("v0", "POST", "/service-orders", {**ORDER, "photos_public": "yes"}, 400, "invalid_request"),
+    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_ids": [NO_ID]}, 404, "not_found"),
+    (
+        "v1",
+        "POST",
+        "/service-orders/{accepted}/done",
+        {"note": "好", "photo_ids": [1, 2, 3, 4, 5]},
+        400,
+        "invalid_request",
+    ),
+    (
+        "v1",
+        "POST",
+        "/service-orders/{accepted}/done",
+        {"note": "好", "photo_ids": [NO_ID, NO_ID]},
+        400,
+        "invalid_request",
+    ),
+    ("v1", "POST", "/service-orders/{accepted}/done", {"note": "好", "photo_id": NO_ID}, 400, "invalid_request"),
+    ("v1", "PUT", "/service-orders/{confirmed}/photo-consent", {"public": True}, 403, "forbidden"),  # the taker
+    ("v3", "PUT", "/service-orders/{confirmed}/photo-consent", {"public": True}, 404, "not_found"),
+    ("v0", "PUT", f"/service-orders/{NO_ID}/photo-consent", {"public": True}, 404, "not_found"),
+    ("v0", "PUT", "/service-orders/{confirmed}/photo-consent", {}, 400, "invalid_request"),
+    ("v0", "PUT", "/service-orders/{confirmed}/photo-consent", {"public": "yes"}, 400, "invalid_request"),
+    ("v0", "PUT", "/service-orders/{confirmed}/photo-consent", None, 400, "invalid_request"),
+    ("admin", "GET", "/shaidan", {"month": "2026-13"}, 400, "invalid_request"),
+    ("admin", "GET", "/shaidan", {"month": "December"}, 400, "invalid_request"),
+    ("admin", "GET", f"/shaidan/photos/{NO_ID}", None, 404, "not_found"),
+    ("admin", "GET", "/shaidan/photos/{photo}", None, 404, "not_found"),  # v3's photo, on no order
 ]
 
 
@@ -166,3 +199,26 @@ async def test_bad_input_is_refused_and_changes_nothing(
     r = await w.call(_who(w, who), method, _fill(path, w, ids), **kw)
     await assert_problem(client, r, status, code)
     assert no_change_on_4xx  # watched
+
+
+@pytest.mark.parametrize(
+    ("key", "description", "status", "code"),
+    [
+        ("k" * 129, "楼道灯坏了", 400, "invalid_request"),  # longer than a key is
+        ("", "楼道灯坏了", 400, "invalid_request"),
+        ("tab\tkey", "楼道灯坏了", 400, "invalid_request"),  # not printable
+        ("placed", "别的事", 409, "idempotency_key_reused"),  # v0 placed an order with this key for another need
+    ],
+)
+async def test_a_bad_or_reused_idempotency_key_is_refused_and_changes_nothing(
+    world: tuple[World, Ids], client: Any, key: str, description: str, status: int, code: str
+) -> None:
+    w, ids = world
+    body = {"type_id": ids.cleanup, "description": "楼道灯坏了"}
+    placed = await w.call(w.volunteers[0], "POST", "/service-orders", json=body, headers={"Idempotency-Key": "placed"})
+    assert placed.status_code == 201, placed.text
+    before = await w.owner.fetchval("SELECT count(*) FROM points.service_orders")
+    r = await w.call(w.volunteers[0], "POST", "/service-orders", json={**body, "description": description},
+                     headers={"Idempotency-Key": key})  # fmt: skip
+    await assert_problem(client, r, status, code)
+    assert await w.owner.fetchval("SELECT count(*) FROM points.service_orders") == before

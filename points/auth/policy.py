@@ -344,7 +344,9 @@ POLICY: dict[str, Rule] = {
     "confirmServiceOrder": WALLET_HOLDERS,  # its resident or who ordered it for them
     "disputeServiceOrder": WALLET_HOLDERS,
     "cancelServiceOrder": WALLET_HOLDERS,  # its resident before it is taken; staff until it is done
+    "setServiceOrderPhotoConsent": WALLET_HOLDERS,  # its resident or who ordered it for them
     "listShownServiceOrders": PUBLIC,  # 晒单, names masked
+    "getShownServiceOrderPhoto": PUBLIC,  # 晒单's photos, only with the resident's consent
     "pageShaidan": PUBLIC,  # points/orders/pages.py, as listShownServiceOrders
     # the service orders' pages (points/orders/pages.py): each as the API operation its form calls
     "pageServices": WALLET_HOLDERS,  # 我的点单, as listMyServiceOrders

@@ -22,14 +22,18 @@ again and records every change itself (migration 0020, SQLSTATE class LO).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 import ledger
+from ledger.errors import IdempotencyConflict
+from ledger.model import check_key
+from points import photos
 from points.auth.access import Access
 from points.auth.errors import ConflictOfInterest, Forbidden, InvalidRequest, NotFound
 from points.earning import awards
@@ -47,6 +51,7 @@ MAX_REASON_CHARS = 500
 MAX_VOLUNTEERS = 10
 MAX_POINTS = 100_000
 MAX_DUE_DAYS = 90
+MAX_DONE_PHOTOS = 4
 UNIT_KINDS = ("property", "school", "hospital", "company", "organisation", "other")
 STATES = ("ordered", "dispatched", "accepted", "done", "confirmed", "disputed", "cancelled")
 STAFF_ROLES = frozenset({"organizer", "admin"})
@@ -334,12 +339,16 @@ class Order:
     done_by_member_id: int | None
     done_at: datetime | None
     done_note: str | None
-    done_photo_id: int | None
+    done_photo_ids: tuple[int, ...]  # the completion's photos (at most four), the taker's own
     confirmed_at: datetime | None
     overdue: bool
+    photos_public: bool  # the resident agrees its photo and the completion's are shown on 晒单
+    ordering_unit_id: int | None  # a member unit's 点单: the unit it was ordered for (by one of its members)
+    ordering_unit_name: str | None
     assignees: tuple[UnitMember, ...] = ()
     workers: tuple[Worker, ...] = ()
     events: tuple[Event, ...] = ()
+    replayed: bool = False  # placed before with the same Idempotency-Key: this is that order, nothing new
 
     @property
     def proxy(self) -> bool:
@@ -351,25 +360,28 @@ SELECT o.id, o.type_id, t.name AS type_name, o.description, o.place_id, p.name A
        o.wished_at, o.ordered_by_member_id, ob.display_name AS ordered_by_name, o.for_member_id,
        f.display_name AS for_name, o.state, o.created_at, o.dispatch_round, o.dispatched_by_member_id,
        o.dispatched_at, o.due_at, o.unit_id, u.name AS unit_name, o.points, o.accepted_by_member_id, o.accepted_at,
-       o.done_by_member_id, o.done_at, o.done_note, o.done_photo_id, o.confirmed_at,
-       (o.state IN ('dispatched', 'accepted') AND o.due_at < now()) AS overdue
+       o.done_by_member_id, o.done_at, o.done_note, o.done_photo_ids, o.confirmed_at,
+       (o.state IN ('dispatched', 'accepted') AND o.due_at < now()) AS overdue, o.photos_public,
+       o.ordered_for_unit_id AS ordering_unit_id, ou.name AS ordering_unit_name
   FROM points.service_orders o
   JOIN points.activity_types t ON t.id = o.type_id
   JOIN points.members ob ON ob.id = o.ordered_by_member_id
   JOIN points.members f ON f.id = o.for_member_id
   LEFT JOIN points.places p ON p.id = o.place_id
   LEFT JOIN points.service_units u ON u.id = o.unit_id
+  LEFT JOIN points.service_units ou ON ou.id = o.ordered_for_unit_id
 """
 _ORDER_FIELDS = (
     "id", "type_id", "type_name", "description", "place_id", "place_name", "photo_id", "wished_at",
     "ordered_by_member_id", "ordered_by_name", "for_member_id", "for_name", "state", "created_at", "dispatch_round",
     "dispatched_by_member_id", "dispatched_at", "due_at", "unit_id", "unit_name", "points", "accepted_by_member_id",
-    "accepted_at", "done_by_member_id", "done_at", "done_note", "done_photo_id", "confirmed_at", "overdue",
+    "accepted_at", "done_by_member_id", "done_at", "done_note", "confirmed_at", "overdue", "photos_public",
+    "ordering_unit_id", "ordering_unit_name",
 )  # fmt: skip
 
 
 def _order(r: asyncpg.Record, **more: Any) -> Order:
-    return Order(**{name: r[name] for name in _ORDER_FIELDS}, **more)
+    return Order(**{name: r[name] for name in _ORDER_FIELDS}, done_photo_ids=tuple(r["done_photo_ids"]), **more)
 
 
 async def get_order(conn: ledger.Connection, community_id: int, order_id: int) -> Order:
@@ -484,14 +496,34 @@ def _member(access: Access) -> int:
 async def post_order(
     conn: ledger.Connection, access: Access, *, type_id: int, description: str, place_id: int | None = None,
     photo_id: int | None = None, wished_at: datetime | None = None, for_member_id: int | None = None,
+    idempotency_key: str | None = None, photos_public: bool = False, unit_id: int | None = None,
 ) -> Order:  # fmt: skip
-    """A resident's order; an organizer's or admin's for someone else (代办)."""
+    """A resident's order; an organizer's or admin's for someone else (代办); a unit's, placed by a member who acts
+    for it (``unit_id``: a member unit's 点单, for the orderer, never 代办 too). ``photos_public``: the resident
+    agrees its photo and the completion's may be shown on 晒单 (changed later with ``set_photo_consent``).
+
+    With an ``idempotency_key`` (unique per orderer): a retry with the same key and the same need answers the
+    order placed first (``replayed``) and places nothing; the same key with another need is refused
+    (``IdempotencyConflict``). Two at once with one key: PostgreSQL's unique key lets one in, the other waits for
+    it and then answers it."""
     orderer = _member(access)
     text = _check_text("description", description, MAX_DESCRIPTION_CHARS)
+    if idempotency_key is not None and check_key(idempotency_key):
+        raise InvalidRequest(check_key(idempotency_key)[0], errors=[field_problem("Idempotency-Key", "invalid")])
+    if unit_id is not None and for_member_id is not None and for_member_id != orderer:
+        raise InvalidRequest(
+            "a unit's order is for the unit (its orderer): not for someone else too",
+            errors=[field_problem("for_member_id", "invalid")],
+        )
     community_id = access.community_id
     resident = orderer if for_member_id is None else for_member_id
+    need = (type_id, text, place_id, photo_id, wished_at, resident, unit_id)
     async with ledger.transaction(conn):
         await ledger.enter(conn, community_id)
+        if idempotency_key is not None:
+            replay = await _replay(conn, community_id, orderer, idempotency_key, need)
+            if replay is not None:
+                return replay
         if resident != orderer:
             if not access.roles & STAFF_ROLES:
                 raise Forbidden("only an organizer or admin orders for someone else (代办)")
@@ -504,6 +536,8 @@ async def post_order(
                 raise InvalidRequest(
                     f"member {resident} is {status}", errors=[field_problem("for_member_id", "invalid")]
                 )
+        if unit_id is not None:
+            await _check_ordering_unit(conn, community_id, unit_id, orderer)
         active = await conn.fetchval(
             "SELECT active FROM points.activity_types WHERE id = $1 AND community_id = $2", type_id, community_id
         )
@@ -519,8 +553,9 @@ async def post_order(
         async with translated():
             order_id = await conn.fetchval(
                 "INSERT INTO points.service_orders (community_id, type_id, description, place_id, photo_id,"
-                " wished_at, ordered_by_member_id, for_member_id, actor_member_id)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) RETURNING id",
+                " wished_at, ordered_by_member_id, for_member_id, actor_member_id, idempotency_key, photos_public,"
+                " ordered_for_unit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $9, $10, $11)"
+                " ON CONFLICT ON CONSTRAINT service_orders_idempotency_key DO NOTHING RETURNING id",
                 community_id,
                 type_id,
                 text,
@@ -529,11 +564,56 @@ async def post_order(
                 wished_at,
                 orderer,
                 resident,
+                idempotency_key,
+                photos_public,
+                unit_id,
             )
+        if order_id is None:  # the same key, committed by a request at the same time (we waited for it)
+            assert idempotency_key is not None
+            replay = await _replay(conn, community_id, orderer, idempotency_key, need)
+            assert replay is not None
+            return replay
         return await get_order(conn, community_id, order_id)
 
 
-async def _check_photo(conn: ledger.Connection, community_id: int, photo_id: int | None, member_id: int) -> None:
+async def _replay(
+    conn: ledger.Connection, community_id: int, orderer: int, key: str, need: tuple[Any, ...]
+) -> Order | None:
+    """The order the orderer placed with this key, if any, when it asked for the same need; another need: 409.
+    The photo consent is not part of the need (the resident may have changed it since)."""
+    row = await conn.fetchrow(
+        "SELECT id, type_id, description, place_id, photo_id, wished_at, for_member_id, ordered_for_unit_id"
+        " FROM points.service_orders WHERE community_id = $1 AND ordered_by_member_id = $2 AND idempotency_key = $3",
+        community_id,
+        orderer,
+        key,
+    )
+    if row is None:
+        return None
+    if tuple(row.values())[1:] != need:
+        raise IdempotencyConflict("the idempotency key was used for a different order")
+    return replace(await get_order(conn, community_id, row["id"]), replayed=True)
+
+
+async def _check_ordering_unit(conn: ledger.Connection, community_id: int, unit_id: int, member_id: int) -> None:
+    unit = await conn.fetchrow(
+        "SELECT u.active, EXISTS (SELECT 1 FROM points.service_unit_members um WHERE um.unit_id = u.id"
+        " AND um.member_id = $3) AS mine FROM points.service_units u WHERE u.id = $1 AND u.community_id = $2",
+        unit_id,
+        community_id,
+        member_id,
+    )
+    if unit is None:
+        raise NotFound(f"no co-building unit {unit_id} in this community", unit_id=unit_id)
+    if not unit["mine"]:
+        raise Forbidden("only a member who acts for the unit orders on its behalf")
+    if not unit["active"]:
+        raise InvalidRequest("that unit is not active", errors=[field_problem("unit_id", "invalid")])
+
+
+async def _check_photo(
+    conn: ledger.Connection, community_id: int, photo_id: int | None, member_id: int, *, field: str = "photo_id"
+) -> None:
     if photo_id is None:
         return
     uploader = await conn.fetchval(
@@ -544,7 +624,7 @@ async def _check_photo(conn: ledger.Connection, community_id: int, photo_id: int
     if uploader != member_id:
         raise InvalidRequest(
             "the photo must be one you uploaded",
-            errors=[field_problem("photo_id", "invalid", message="photo_id is another member's photo")],
+            errors=[field_problem(field, "invalid", message=f"{field}: photo {photo_id} is another member's photo")],
         )
 
 
@@ -638,6 +718,10 @@ async def dispatch(
                 raise NotFound(f"no co-building unit {unit_id} in this community", unit_id=unit_id)
             if not unit["active"] or (unit["type_ids"] and row["type_id"] not in unit["type_ids"]):
                 raise UnitDoesNotOffer(f"{unit['name']} does not take orders of this category", unit_id=unit_id)
+            if unit_id == row["ordered_for_unit_id"]:
+                # Its own members would do it, confirm it and be paid for it: another unit or volunteers do.
+                raise UnitDoesNotOffer(f"{unit['name']} placed this order: it is not dispatched to itself",
+                                       unit_id=unit_id)  # fmt: skip
         else:
             found = await conn.fetchval(
                 "SELECT count(*) FROM points.members WHERE community_id = $1 AND id = ANY($2::bigint[])"
@@ -652,7 +736,7 @@ async def dispatch(
                 "UPDATE points.service_orders SET state = 'dispatched', dispatch_round = dispatch_round + 1,"
                 " dispatched_by_member_id = $2, dispatched_at = now(), due_at = $3, unit_id = $4, points = $5,"
                 " accepted_by_member_id = NULL, accepted_at = NULL, done_by_member_id = NULL, done_at = NULL,"
-                " done_note = NULL, done_photo_id = NULL, actor_member_id = $2, change_note = $6 WHERE id = $1",
+                " done_note = NULL, done_photo_ids = '{}', actor_member_id = $2, change_note = $6 WHERE id = $1",
                 order_id,
                 dispatcher,
                 due_at,
@@ -722,12 +806,19 @@ async def _return(conn: ledger.Connection, order_id: int, member_id: int | None,
 
 async def complete(
     conn: ledger.Connection, access: Access, order_id: int, *, note: str, volunteer_ids: Sequence[int] | None = None,
-    photo_id: int | None = None,
+    photo_ids: Sequence[int] = (), photo_id: int | None = None,
 ) -> Order:  # fmt: skip
     """Whoever took it marks it done, with a note and who did it (for volunteers dispatched: those of them named,
-    all of them unless said; for a unit: the members named, who get the points — the unit itself gets none)."""
+    all of them unless said; for a unit: the members named, who get the points — the unit itself gets none), and
+    up to four photos of the result (``photo_ids``, each one the caller uploaded; ``photo_id``: one, first)."""
     member = _member(access)
     text = _check_text("note", note, MAX_NOTE_CHARS)
+    photos = ([photo_id] if photo_id is not None else []) + list(photo_ids)
+    if len(photos) > MAX_DONE_PHOTOS or len(set(photos)) != len(photos):
+        raise InvalidRequest(
+            f"photo_ids lists at most {MAX_DONE_PHOTOS} photos, each once",
+            errors=[field_problem("photo_ids", "invalid", max=MAX_DONE_PHOTOS)],
+        )
     if volunteer_ids is not None and (
         len(volunteer_ids) > MAX_VOLUNTEERS or len(set(volunteer_ids)) != len(volunteer_ids)
     ):
@@ -744,7 +835,8 @@ async def complete(
             raise _wrong_state(row, "only an accepted order is marked done")
         if member != row["accepted_by_member_id"] and not await _takes(conn, row, member):
             raise Forbidden("whoever took the order marks it done")
-        await _check_photo(conn, community_id, photo_id, member)
+        for each in photos:
+            await _check_photo(conn, community_id, each, member, field="photo_ids")
         if volunteer_ids is None:
             workers = [a.member_id for a in order.assignees]
         else:
@@ -766,11 +858,12 @@ async def complete(
         async with translated():
             await conn.execute(
                 "UPDATE points.service_orders SET state = 'done', done_by_member_id = $2, done_at = now(),"
-                " done_note = $3, done_photo_id = $4, actor_member_id = $2, change_note = NULL WHERE id = $1",
+                " done_note = $3, done_photo_ids = $4::bigint[], actor_member_id = $2, change_note = NULL"
+                " WHERE id = $1",
                 order_id,
                 member,
                 text,
-                photo_id,
+                photos,
             )
             if workers:
                 await conn.execute(
@@ -888,6 +981,30 @@ async def dispute(conn: ledger.Connection, access: Access, order_id: int, reason
         return await get_order(conn, access.community_id, order_id)
 
 
+async def set_photo_consent(conn: ledger.Connection, access: Access, order_id: int, public: bool) -> Order:
+    """The resident (or whoever ordered it for them) agrees, or no longer agrees, that the order's photo and the
+    completion's are shown on the public 晒单; in any state, recorded as ``photo_consent``. The same answer again
+    changes nothing (and records nothing)."""
+    async with ledger.transaction(conn):
+        await ledger.enter(conn, access.community_id)
+        row = await _locked(conn, access, order_id)
+        order = await _visible(conn, access, await get_order(conn, access.community_id, order_id))
+        member = _member(access)
+        if member not in (row["for_member_id"], row["ordered_by_member_id"]):
+            raise Forbidden("the resident (or whoever ordered it for them) decides whether its photos are shown")
+        if row["photos_public"] == public:
+            return order
+        async with translated():
+            await conn.execute(
+                "UPDATE points.service_orders SET photos_public = $2, actor_member_id = $3, change_note = NULL"
+                " WHERE id = $1",
+                order_id,
+                public,
+                member,
+            )
+        return await get_order(conn, access.community_id, order_id)
+
+
 async def cancel(conn: ledger.Connection, access: Access, order_id: int, reason: str) -> Order:
     """The resident (or whoever ordered it for them) cancels it before it is taken; an organizer or admin cancels
     an order at any point before it is done or after a dispute. With a reason."""
@@ -918,68 +1035,63 @@ async def cancel(conn: ledger.Connection, access: Access, order_id: int, reason:
 # --- the jobs ----------------------------------------------------------------------------------------------------
 
 
-async def return_unaccepted(conn: ledger.Connection, community_id: int) -> int:
-    """Orders dispatched and not accepted within the accept timeout go back to the dispatcher (state ordered, the
-    change recorded as expired, by nobody). One transaction per order under its row lock, re-checked after the
-    lock: an acceptance that committed first is left alone, and one that comes second finds it returned."""
+# Orders the jobs act on; ``o`` the order, ``h`` its community's timeouts (points.order_hours).
+_NOT_ACCEPTED_IN_TIME = "o.state = 'dispatched' AND o.dispatched_at + make_interval(hours => h.accept_hours) <= now()"
+_NOT_CONFIRMED_IN_TIME = "o.state = 'done' AND o.done_at + make_interval(hours => h.confirm_hours) <= now()"
+
+
+async def _each_due(
+    conn: ledger.Connection, community_id: int, due: str, act: Callable[[asyncpg.Record], Awaitable[None]]
+) -> int:
+    """The ids of the community's orders ``due`` says are due, first (no lock); then each in a transaction of its
+    own, under its row lock, ``due`` checked again after the lock — a taker or the resident who committed first
+    leaves it no longer due, and one who comes second waits for the lock and finds it changed. How many it did."""
     await ledger.enter(conn, community_id)
-    due = [
+    ids = [
         r["id"]
         for r in await conn.fetch(
             "SELECT o.id FROM points.service_orders o, points.order_hours($1) h WHERE o.community_id = $1"
-            " AND o.state = 'dispatched' AND o.dispatched_at + make_interval(hours => h.accept_hours) <= now()"
-            " ORDER BY o.id LIMIT 500",
+            f" AND {due} ORDER BY o.id LIMIT 500",
             community_id,
         )
     ]
     done = 0
-    for order_id in due:
+    for order_id in ids:
         async with ledger.transaction(conn):
             await ledger.enter(conn, community_id)
             row = await conn.fetchrow(
-                "SELECT o.id FROM points.service_orders o, points.order_hours($1) h WHERE o.id = $2"
-                " AND o.state = 'dispatched' AND o.dispatched_at + make_interval(hours => h.accept_hours) <= now()"
-                " FOR UPDATE OF o",
+                "SELECT o.*, h.accept_hours, h.confirm_hours FROM points.service_orders o, points.order_hours($1) h"
+                f" WHERE o.id = $2 AND {due} FOR UPDATE OF o",
                 community_id,
                 order_id,
             )
             if row is None:
                 continue
-            hours = (await get_settings(conn, community_id)).accept_hours
-            await _return(conn, order_id, None, f"{hours} 小时内无人接单 (not accepted within {hours} h)")
+            await act(row)
             done += 1
     return done
+
+
+async def return_unaccepted(conn: ledger.Connection, community_id: int) -> int:
+    """Orders dispatched and not accepted within the accept timeout go back to the dispatcher (state ordered, the
+    change recorded as expired, by nobody). One transaction per order under its row lock, re-checked after the
+    lock: an acceptance that committed first is left alone, and one that comes second finds it returned."""
+
+    async def give_back(row: asyncpg.Record) -> None:
+        hours = row["accept_hours"]
+        await _return(conn, row["id"], None, f"{hours} 小时内无人接单 (not accepted within {hours} h)")
+
+    return await _each_due(conn, community_id, _NOT_ACCEPTED_IN_TIME, give_back)
 
 
 async def confirm_unconfirmed(conn: ledger.Connection, community_id: int) -> int:
     """Orders done and confirmed by nobody within the auto-confirm time count as confirmed (recorded as
     auto_confirmed, by nobody), and their workers are awarded. Each under its row lock, re-checked after it."""
-    await ledger.enter(conn, community_id)
-    due = [
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT o.id FROM points.service_orders o, points.order_hours($1) h WHERE o.community_id = $1"
-            " AND o.state = 'done' AND o.done_at + make_interval(hours => h.confirm_hours) <= now()"
-            " ORDER BY o.id LIMIT 500",
-            community_id,
-        )
-    ]
-    done = 0
-    for order_id in due:
-        async with ledger.transaction(conn):
-            await ledger.enter(conn, community_id)
-            row = await conn.fetchrow(
-                "SELECT o.* FROM points.service_orders o, points.order_hours($1) h WHERE o.id = $2"
-                " AND o.state = 'done' AND o.done_at + make_interval(hours => h.confirm_hours) <= now()"
-                " FOR UPDATE OF o",
-                community_id,
-                order_id,
-            )
-            if row is None:
-                continue
-            await _confirm(conn, community_id, row, None)
-            done += 1
-    return done
+
+    async def count_as_confirmed(row: asyncpg.Record) -> None:
+        await _confirm(conn, community_id, row, None)
+
+    return await _each_due(conn, community_id, _NOT_CONFIRMED_IN_TIME, count_as_confirmed)
 
 
 # --- 晒单: the public list ---------------------------------------------------------------------------------------
@@ -995,6 +1107,9 @@ class Shown:
     workers: tuple[str, ...]  # masked
     days_to_done: int
     done_at: datetime
+    # Only with the resident's consent (photos_public), else empty: the order's photo, and the completion's.
+    before_photo_ids: tuple[int, ...] = ()
+    after_photo_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1004,20 +1119,33 @@ class MonthCount:
     orders: int
 
 
-async def shown(conn: ledger.Connection, community_id: int, *, limit: int = 100) -> list[Shown]:
-    """Confirmed orders, newest done first, with residents' and workers' names masked."""
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# 晒单's months are the community's (China's) calendar months, as monthly_counts counts them.
+_DONE_MONTH = "to_char(o.done_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+
+
+async def shown(
+    conn: ledger.Connection, community_id: int, *, limit: int = 100, month: str | None = None
+) -> list[Shown]:
+    """Confirmed orders, newest done first, with residents' and workers' names masked, and their photos if the
+    resident agreed. ``month`` (2026-12): only those done in that month."""
+    if month is not None and not re.fullmatch(MONTH_PATTERN, month):
+        raise InvalidRequest("month is a year and a month: 2026-12", errors=[field_problem("month", "invalid")])
     await ledger.enter(conn, community_id)
     rows = await conn.fetch(
         "SELECT o.id, t.name AS type_name, p.name AS place_name, u.name AS unit_name, f.display_name AS resident,"
         " floor(extract(epoch FROM o.done_at - o.created_at) / 86400)::integer AS days, o.done_at,"
         " ARRAY(SELECT m.display_name FROM points.service_order_workers w JOIN points.members m ON m.id = w.member_id"
-        "       WHERE w.order_id = o.id AND w.round = o.dispatch_round ORDER BY m.display_name) AS workers"
+        "       WHERE w.order_id = o.id AND w.round = o.dispatch_round ORDER BY m.display_name) AS workers,"
+        " o.photos_public, o.photo_id, o.done_photo_ids"
         " FROM points.service_orders o JOIN points.activity_types t ON t.id = o.type_id"
         " JOIN points.members f ON f.id = o.for_member_id LEFT JOIN points.places p ON p.id = o.place_id"
         " LEFT JOIN points.service_units u ON u.id = o.unit_id"
-        " WHERE o.community_id = $1 AND o.state = 'confirmed' ORDER BY o.done_at DESC, o.id DESC LIMIT $2",
+        f" WHERE o.community_id = $1 AND o.state = 'confirmed' AND ($3::text IS NULL OR {_DONE_MONTH} = $3)"
+        " ORDER BY o.done_at DESC, o.id DESC LIMIT $2",
         community_id,
         limit,
+        month,
     )
     return [
         Shown(
@@ -1029,9 +1157,27 @@ async def shown(conn: ledger.Connection, community_id: int, *, limit: int = 100)
             tuple(masked(n) for n in r["workers"]),
             r["days"],
             r["done_at"],
+            (r["photo_id"],) if r["photos_public"] and r["photo_id"] is not None else (),
+            tuple(r["done_photo_ids"]) if r["photos_public"] else (),
         )
         for r in rows
     ]
+
+
+async def shown_photo(conn: ledger.Connection, community_id: int, photo_id: int) -> photos.StoredPhoto:
+    """A photo for the public 晒单: only the before or after photo of a confirmed order of this community whose
+    resident agreed to show it. Any other photo (a report's, an unconfirmed order's, without consent, of another
+    community) is not found, the same as one that does not exist."""
+    await ledger.enter(conn, community_id)
+    shown_here = await conn.fetchval(
+        "SELECT 1 FROM points.service_orders o WHERE o.community_id = $1 AND o.state = 'confirmed'"
+        " AND o.photos_public AND (o.photo_id = $2 OR $2 = ANY (o.done_photo_ids)) LIMIT 1",
+        community_id,
+        photo_id,
+    )
+    if not shown_here:
+        raise NotFound(f"no photo {photo_id} on this community's 晒单", photo_id=photo_id)
+    return await photos.get_photo(conn, community_id, photo_id)
 
 
 async def monthly_counts(conn: ledger.Connection, community_id: int) -> tuple[list[MonthCount], list[MonthCount]]:

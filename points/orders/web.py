@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, post, put
-from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar import Controller, Response, get, post, put
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from ledger.model import check_time
+from ledger.model import MAX_KEY_CHARS, check_time
+from points.earning.web_reports import PhotoOperation
 from points.fields import NO_NUL_PATTERN, BeforeId, Id, PathId, Reason, Timestamp
-from points.openapi import PUBLIC, problems
+from points.openapi import PUBLIC, problems, replayed
 from points.orders import service
 from points.wiring import Conn, CurrentAccess, CurrentCommunity, Here
 
@@ -35,6 +36,26 @@ OrderState = Annotated[
 ]
 Limit = Annotated[int, Parameter(ge=1, le=200)]
 Overdue = Annotated[bool, QueryParameter(name="overdue", description="only those past their due time")]
+Month = Annotated[
+    str | None,
+    QueryParameter(name="month", pattern=service.MONTH_PATTERN, description="only those done in it: 2026-12"),
+]
+DonePhotos = Annotated[list[Id], msgspec.Meta(max_length=service.MAX_DONE_PHOTOS)]
+# As points/ledger_web.py's IdempotencyKey, but optional: orders were placed without one before it came (a page or an
+# app that sends one is never charged a double tap twice).
+OrderKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_CHARS,
+        required=False,
+        description="Unique per orderer. A retry with the same key and need returns the order placed first (200, "
+        '"replayed": true); the same key with another need is refused (409 idempotency_key_reused).',
+    ),
+]
+# A photo on the public 晒单: anyone may keep it a while, but the resident may withdraw the consent.
+SHOWN_PHOTO_CACHE = "public, max-age=300"
 
 
 class SettingsIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +102,8 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     photo_id: Id | None = None  # from POST /photos, uploaded by the caller
     wished_at: Timestamp | None = None
     for_member_id: Id | None = None  # 代办: an organizer or admin ordering for a resident
+    unit_id: Id | None = None  # a member unit's 点单: a unit the caller acts for orders it
+    photos_public: bool = False  # the resident agrees its photos may be shown on the public 晒单
 
     def __post_init__(self) -> None:
         found = check_time("wished_at", self.wished_at)
@@ -110,7 +133,11 @@ class DoneIn(msgspec.Struct, forbid_unknown_fields=True):
     # Who did it; for an order dispatched to volunteers, all of them when empty (a list with no null: a nullable
     # list would lose its items' bounds in the OpenAPI document).
     volunteer_ids: Volunteers = msgspec.field(default_factory=list)
-    photo_id: Id | None = None
+    photo_ids: DonePhotos = msgspec.field(default_factory=list)  # from POST /photos, each uploaded by the caller
+
+
+class ConsentIn(msgspec.Struct, forbid_unknown_fields=True):
+    public: bool  # the order's photo and the completion's may be shown on the public 晒单
 
 
 class EventOut(msgspec.Struct):
@@ -162,12 +189,16 @@ class OrderOut(msgspec.Struct):
     done_by_member_id: int | None
     done_at: datetime | None
     done_note: str | None
-    done_photo_id: int | None
+    done_photo_ids: list[int]
     confirmed_at: datetime | None
     overdue: bool
+    photos_public: bool
+    ordering_unit_id: int | None  # a member unit's 点单: ordered for this unit by one of its members
+    ordering_unit_name: str | None
     assignees: list[UnitMemberOut]
     workers: list[WorkerOut]
     events: list[EventOut]
+    replayed: bool  # the order placed before with the same Idempotency-Key
 
 
 class ShownOut(msgspec.Struct):
@@ -179,6 +210,8 @@ class ShownOut(msgspec.Struct):
     workers: list[str]  # masked
     days_to_done: int
     done_at: datetime
+    before_photo_ids: list[int]  # with the resident's consent only: …/shaidan/photos/{id}
+    after_photo_ids: list[int]
 
 
 class MonthCountOut(msgspec.Struct):
@@ -206,12 +239,14 @@ def order_out(o: service.Order) -> OrderOut:
         o.id, o.type_id, o.type_name, o.description, o.place_id, o.place_name, o.photo_id, o.wished_at,
         o.ordered_by_member_id, o.ordered_by_name, o.for_member_id, o.for_name, o.proxy, o.state, o.created_at,
         o.dispatch_round, o.dispatched_by_member_id, o.dispatched_at, o.due_at, o.unit_id, o.unit_name, o.points,
-        o.accepted_by_member_id, o.accepted_at, o.done_by_member_id, o.done_at, o.done_note, o.done_photo_id,
-        o.confirmed_at, o.overdue, [UnitMemberOut(a.member_id, a.display_name) for a in o.assignees],
+        o.accepted_by_member_id, o.accepted_at, o.done_by_member_id, o.done_at, o.done_note, list(o.done_photo_ids),
+        o.confirmed_at, o.overdue, o.photos_public, o.ordering_unit_id, o.ordering_unit_name,
+        [UnitMemberOut(a.member_id, a.display_name) for a in o.assignees],
         [WorkerOut(w.member_id, w.display_name, w.award_id, w.award_state, w.points, w.award_refusal)
          for w in o.workers],
         [EventOut(e.kind, e.from_state, e.to_state, e.member_id, e.member_name, e.unit_id, e.round, e.note, e.at)
          for e in o.events],
+        o.replayed,
     )  # fmt: skip
 
 
@@ -278,22 +313,29 @@ class OrdersController(Controller):
             )
         )
 
-    @post("/service-orders", operation_id="createServiceOrder", status_code=HTTP_201_CREATED, responses=WRITE)
-    async def create_order(self, here: Here, data: JSONBody[OrderIn]) -> OrderOut:
-        """Order a service (点单): a category, what is needed, where, a photo, when. An organizer or admin orders
-        for a resident without a phone with ``for_member_id`` (代办)."""
-        return order_out(
-            await service.post_order(
-                here.conn,
-                here.access,
-                type_id=data.type_id,
-                description=data.description,
-                place_id=data.place_id,
-                photo_id=data.photo_id,
-                wished_at=data.wished_at,
-                for_member_id=data.for_member_id,
-            )
+    @post("/service-orders", operation_id="createServiceOrder", status_code=HTTP_201_CREATED,
+          responses=WRITE | replayed(OrderOut))  # fmt: skip
+    async def create_order(
+        self, here: Here, data: JSONBody[OrderIn], idempotency_key: OrderKey = None
+    ) -> Response[OrderOut]:
+        """Order a service (点单): a category, what is needed, where, a photo, when, and whether its photos may be
+        shown on 晒单. An organizer or admin orders for a resident without a phone with ``for_member_id`` (代办); a
+        member who acts for a co-building unit orders for it with ``unit_id``. With an Idempotency-Key a retry (a
+        double tap) answers the same order (200, replayed) and places nothing."""
+        placed = await service.post_order(
+            here.conn,
+            here.access,
+            type_id=data.type_id,
+            description=data.description,
+            place_id=data.place_id,
+            photo_id=data.photo_id,
+            wished_at=data.wished_at,
+            for_member_id=data.for_member_id,
+            idempotency_key=idempotency_key,
+            photos_public=data.photos_public,
+            unit_id=data.unit_id,
         )
+        return Response(order_out(placed), status_code=HTTP_200_OK if placed.replayed else HTTP_201_CREATED)
 
     @get("/service-orders", operation_id="listServiceOrders", responses=problems(400, 401, 403, 404))
     async def list_orders(
@@ -368,7 +410,7 @@ class OrdersController(Controller):
                 order_id,
                 note=data.note,
                 volunteer_ids=data.volunteer_ids or None,
-                photo_id=data.photo_id,
+                photo_ids=data.photo_ids,
             )
         )
 
@@ -385,6 +427,13 @@ class OrdersController(Controller):
         """The resident disputes the completion, with a reason: it goes back to the dispatcher."""
         return order_out(await service.dispute(here.conn, here.access, order_id, data.reason))
 
+    @put("/service-orders/{order_id:int}/photo-consent", operation_id="setServiceOrderPhotoConsent",
+         responses=WRITE)  # fmt: skip
+    async def photo_consent(self, here: Here, order_id: PathId, data: JSONBody[ConsentIn]) -> OrderOut:
+        """The resident (or whoever ordered it for them) agrees, or no longer agrees, that the order's photo and
+        the completion's are shown on the public 晒单; recorded in its history."""
+        return order_out(await service.set_photo_consent(here.conn, here.access, order_id, data.public))
+
     @post("/service-orders/{order_id:int}/cancel", operation_id="cancelServiceOrder", status_code=200,
           responses=WRITE)  # fmt: skip
     async def cancel(self, here: Here, order_id: PathId, data: JSONBody[ReasonIn]) -> OrderOut:
@@ -393,15 +442,34 @@ class OrdersController(Controller):
 
     # 401 too: no sign-in is needed, but a token that is sent is checked (an unknown one is refused).
     @get("/shaidan", operation_id="listShownServiceOrders", responses=problems(400, 401, 404), security=PUBLIC)
-    async def shaidan(self, conn: Conn, community: CurrentCommunity) -> ShaidanOut:
-        """Public, no sign-in (晒单): completed orders — category, place, the unit, days from order to done —
-        with names masked, and monthly counts per unit and per category for the last twelve months."""
-        orders = await service.shown(conn, community.id)
+    async def shaidan(self, conn: Conn, community: CurrentCommunity, month: Month = None) -> ShaidanOut:
+        """Public, no sign-in (晒单): completed orders — category, place, the unit, days from order to done, the
+        before and after photos if the resident agreed — with names masked (``month=2026-12``: those done in
+        it), and monthly counts per unit and per category for the last twelve months."""
+        orders = await service.shown(conn, community.id, month=month)
         units, types = await service.monthly_counts(conn, community.id)
         return ShaidanOut(
             community.name,
             [ShownOut(s.order_id, s.type_name, s.place_name, s.unit_name, s.resident, list(s.workers),
-                      s.days_to_done, s.done_at) for s in orders],
+                      s.days_to_done, s.done_at, list(s.before_photo_ids), list(s.after_photo_ids)) for s in orders],
             [MonthCountOut(m.month, m.by, m.orders) for m in units],
             [MonthCountOut(m.month, m.by, m.orders) for m in types],
         )  # fmt: skip
+
+    @get(
+        "/shaidan/photos/{photo_id:int}",
+        operation_id="getShownServiceOrderPhoto",
+        media_type="image/jpeg",
+        operation_class=PhotoOperation,
+        responses=problems(400, 401, 404),
+        security=PUBLIC,
+    )
+    async def shaidan_photo(self, conn: Conn, community: CurrentCommunity, photo_id: PathId) -> Response[bytes]:
+        """Public, no sign-in: a before or after photo of a confirmed order on 晒单 whose resident agreed to show
+        it. Any other photo is 404, as one that does not exist."""
+        found = await service.shown_photo(conn, community.id, photo_id)
+        return Response(
+            found.data,
+            media_type=found.media_type,
+            headers={"Cache-Control": SHOWN_PHOTO_CACHE, "X-Content-Type-Options": "nosniff"},
+        )
