@@ -138,7 +138,7 @@ async def load_demo(url: str, app_url_override: str | None = None) -> str:
     return (
         f"demo community {NAME} ({SLUG}): {len(PEOPLE)} members; {PEOPLE[0][0]} has {first.balance} points.\n"
         "  sign in (POST /api/v1/login) as admin 13800000001 / linli-demo-1, organizer 13800000002 / linli-demo-2,\n"
-        "  clerk 13800000003 / linli-demo-3, volunteer 13800000004 / linli-demo-4\n"
+        "  clerk 13800000003 / linli-demo-3 (also acts for 阳光物业: 接单), volunteer 13800000004 / linli-demo-4\n"
         "  积分超市: soap 15, a cup 20, rice 44 (one per household a month), cooking oil nearly out; "
         "赵玉梅's member card 620100000006, PIN 2580"
     )

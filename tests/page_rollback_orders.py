@@ -76,7 +76,7 @@ def _as(n: Neighbour, action: str, page: str, form: dict[str, object] | None = N
 async def _create(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
     n = await _neighbour(w, c, o)
     form = {"key": "page:" + unique("k").replace(":", "-")[:40], "type_id": str(await _type_id(w, c, "cleanup")),
-            "description": "3栋楼道堆满杂物", "place_id": "", "wished_at": ""}  # fmt: skip
+            "description": "3栋楼道堆满杂物", "place_id": "", "wished_at": "", "photos_public": "on"}  # fmt: skip
     call = _as(n, f"/c/{w.slug}/services/orders", f"/c/{w.slug}/services/new", form)
     call.files["photo"] = ("stairs.png", png("gray"), "image/png")
     return call
@@ -155,3 +155,9 @@ async def _update_unit(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
 async def _settings(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
     page = f"/c/{w.slug}/services/units"
     return await _as_admin(w, o, f"/c/{w.slug}/services/settings", page, {"accept_hours": "24", "confirm_hours": "48"})
+
+
+@page_recipe("pageServiceConsent")
+async def _consent(w: World, c: Client, o: asyncpg.Connection) -> PageCall:
+    order_id = await _order(w, c)  # ordered by the admin, who decides its photos
+    return await _as_admin(w, o, f"{_page(w, order_id)}/consent", _page(w, order_id), {"public": "on"})

@@ -4,7 +4,8 @@ confirmed through the API; a neighbour opens 晒单 on a 412 px phone, signed ou
 and the names masked, without scrolling sideways. The page passes the label and contrast checks and is pictured
 at both sizes (docs/screenshots/orders-shaidan-*.png). And the whole journey through the pages: a resident's order
 on a phone, with a photo, dispatched on a laptop, taken and done with a photo on the unit's phone, confirmed, paid,
-and on 晒单 (docs/screenshots/orders-order-*.png, orders-dispatch-*.png)."""
+and on 晒单 with the photos the resident agreed to show (docs/screenshots/orders-order-*.png,
+orders-dispatch-*.png); an admin adding a co-building unit (orders-units-*.png)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ async def test_a_residents_order_from_the_phone_through_to_shaidan(browser: Brow
     await resident.get_by_label("需要做什么？").fill("3栋2单元楼道堆满杂物多年，请帮忙清理")
     await resident.set_input_files("#photo", files=[{"name": "stairs.png", "mimeType": "image/png", "buffer": png()}])
     await expect(resident.locator("#photo-name")).to_have_text("stairs.png")
+    await resident.get_by_label("同意在晒单页公开这个点单的照片（办理前后）").check()
     await check_accessible(resident, "the order form")
     await resident.locator("#place-order").click()
     await expect(resident.locator("#done")).to_contain_text("你的点单已提交")
@@ -111,15 +113,17 @@ async def test_a_residents_order_from_the_phone_through_to_shaidan(browser: Brow
     await expect(taker.locator("#done")).to_contain_text("你已接单")
     await taker.get_by_label("做了什么？").fill("杂物已清运，楼道已清扫")
     await expect(taker.get_by_label("陈芳")).to_be_checked()  # the unit's people who did it, ticked to start with
-    await taker.set_input_files(
-        "#photo", files=[{"name": "after.png", "mimeType": "image/png", "buffer": png("white")}]
-    )
+    after = [{"name": f"after-{n}.png", "mimeType": "image/png", "buffer": png(color)}
+             for n, color in enumerate(("white", "blue"), 1)]  # fmt: skip
+    await taker.set_input_files("#photo", files=after)
+    await expect(taker.locator("#photo-name")).to_have_text("after-1.png, after-2.png")
     await check_accessible(taker, "the order page, for the unit")
     await taker.locator("#done-order").click()
     await expect(taker.locator("#state")).to_contain_text("已完成，等待居民确认")
 
     await resident.goto(order_url)
     await expect(resident.locator("#done-note")).to_contain_text("杂物已清运")
+    await expect(resident.locator("#photos img")).to_have_count(3)  # before, and the two after
     await check_accessible(resident, "the order page, for the resident confirming")
     await resident.locator("#confirm-order").click()
     await expect(resident.locator("#state")).to_contain_text("已确认")
@@ -134,6 +138,11 @@ async def test_a_residents_order_from_the_phone_through_to_shaidan(browser: Brow
     await expect(card).to_contain_text("金牛物业")
     await expect(card).to_contain_text("刘*强")
     assert "3栋2单元楼道堆满杂物多年" not in await neighbour.content()
+    pictures = card.locator("img")
+    await expect(pictures).to_have_count(3)  # the resident agreed to show them
+    for n in range(3):
+        assert await pictures.nth(n).evaluate("img => img.complete && img.naturalWidth > 0"), "a photo did not load"
+    await check_accessible(neighbour, "晒单 with photos")
 
 
 async def test_an_admin_adds_a_co_building_unit_on_a_laptop(browser: Browser, server: str, admin: Admin) -> None:

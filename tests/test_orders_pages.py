@@ -120,7 +120,7 @@ async def test_an_order_from_the_residents_phone_to_shaidan_through_the_pages(wo
     assert 'capture="environment"' in form.text  # the phone's camera first
     r = await _form(phone, f"{base}/new", f"{base}/orders", {
         "key": "page:resident-order-1", "type_id": str(w.types["cleanup"]["id"]),
-        "description": "3栋2单元楼道堆满杂物多年", "place_id": "", "wished_at": ""},
+        "description": "3栋2单元楼道堆满杂物多年", "place_id": "", "wished_at": "", "photos_public": "on"},
         files={"photo": ("stairs.png", png("gray"), "image/png")})  # fmt: skip
     assert r.status_code == 303, r.text
     made = _order_id(r.headers["location"])
@@ -150,7 +150,8 @@ async def test_an_order_from_the_residents_phone_to_shaidan_through_the_pages(wo
     assert r.status_code == 303, r.text
     r = await _form(taker, order_page, f"{order_page}/done",
                     {"note": "杂物已清运，楼道已清扫", "doers": [str(cleaner.member_id), str(helper.member_id)]},
-                    files={"photo": ("after.png", png("white"), "image/png")})  # fmt: skip
+                    files=[("photo", ("after-1.png", png("white"), "image/png")),
+                           ("photo", ("after-2.png", png("blue"), "image/png"))])  # fmt: skip
     assert r.status_code == 303, r.text
     assert await _state(w, made) == "done"
 
@@ -170,6 +171,13 @@ async def test_an_order_from_the_residents_phone_to_shaidan_through_the_pages(wo
     shown = await stranger.get(f"/c/{w.slug}/shaidan")
     assert f'id="o{made}"' in shown.text
     assert "金牛物业" in text_of(shown.text)
+    # the resident agreed: the photo taken with the order and the two of the result, public
+    pictures = re.findall(r'src="(/api/v1/communities/[^/]+/shaidan/photos/[0-9]+)"', shown.text)
+    assert len(pictures) == 3
+    for src in pictures:
+        r = await stranger.get(src)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("image/")
 
 
 async def test_only_those_it_concerns_open_an_order_and_only_staff_dispatch(world: World, browsers: Browsers) -> None:
@@ -394,3 +402,67 @@ async def test_every_service_page_renders_in_both_languages(
             assert words in text_of(r.text), url  # the sub-navigation, in the reader's language
             if lang == "en":
                 assert "我的点单" not in r.text, url
+
+
+async def test_a_double_tap_orders_once(world: World, browsers: Browsers) -> None:
+    w = world
+    base = f"/c/{w.slug}/services"
+    phone = await _as(browsers, w, w.volunteers[0])
+    form = {"key": "page:double-tap-0001", "type_id": str(w.types["cleanup"]["id"]), "description": "楼下垃圾桶满了"}
+    first = await _form(phone, f"{base}/new", f"{base}/orders", form)
+    second = await _form(phone, f"{base}/new", f"{base}/orders", form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]  # the same order, shown again
+    assert await _orders(w) == 1
+    other = await _form(phone, f"{base}/new", f"{base}/orders", {**form, "description": "换灯泡"})
+    assert other.status_code == 409, other.text  # the form's key, reused for another need: open it again
+    assert "这个表单已提交过另一个点单" in text_of(other.text)
+    assert await _orders(w) == 1
+
+
+async def test_the_resident_shows_or_hides_the_photos_on_shaidan(world: World, browsers: Browsers) -> None:
+    w = world
+    resident, worker, _ = w.volunteers
+    made = await order(w, resident)
+    page = f"/c/{w.slug}/services/orders/{made['id']}"
+    phone = await _as(browsers, w, resident)
+    assert 'id="consent-on"' in (await phone.get(page)).text
+    r = await _form(phone, page, f"{page}/consent", {"public": "on"})
+    assert r.status_code == 303, r.text
+    assert await w.owner.fetchval("SELECT photos_public FROM points.service_orders WHERE id = $1", made["id"])
+    assert 'id="consent-off"' in (await phone.get(page)).text
+    r = await _form(phone, page, f"{page}/consent", {"public": ""})
+    assert r.status_code == 303, r.text
+    assert not await w.owner.fetchval("SELECT photos_public FROM points.service_orders WHERE id = $1", made["id"])
+    company = await unit(w, "金牛物业", "property", [worker])
+    await act(w, w.organizer, made["id"], "dispatch", {"due_at": due(), "unit_id": company["id"]})
+    taker = await _as(browsers, w, worker)
+    assert 'id="consent-on"' not in (await taker.get(page)).text  # the taker does not decide it
+    r = await _form(taker, page, f"{page}/consent", {"public": "on"})
+    assert r.status_code == 403, r.text
+    assert not await w.owner.fetchval("SELECT photos_public FROM points.service_orders WHERE id = $1", made["id"])
+
+
+async def test_a_member_orders_for_the_unit_they_act_for(world: World, browsers: Browsers) -> None:
+    w = world
+    school = await unit(w, "阳光实验小学", "school", [w.volunteers[1]])
+    base = f"/c/{w.slug}/services"
+    teacher = await _as(browsers, w, w.volunteers[1])
+    form_page = await teacher.get(f"{base}/new")
+    assert f'<option value="{school["id"]}"' in form_page.text
+    r = await _form(teacher, f"{base}/new", f"{base}/orders", {
+        "key": "page:unit-order-0001", "unit_id": str(school["id"]), "type_id": str(w.types["cleanup"]["id"]),
+        "description": "校门口人行道落叶清扫"})  # fmt: skip
+    assert r.status_code == 303, r.text
+    made = _order_id(r.headers["location"])
+    assert await w.owner.fetchval("SELECT ordered_for_unit_id FROM points.service_orders WHERE id = $1",
+                                  made) == school["id"]  # fmt: skip
+    page = await teacher.get(f"{base}/orders/{made}")
+    assert "阳光实验小学" in text_of(page.text.split('class="facts"', 1)[1].split("</dl>", 1)[0])
+    neighbour = await _as(browsers, w, w.volunteers[0])  # not of the school: no such choice, and refused if sent
+    assert f'<option value="{school["id"]}"' not in (await neighbour.get(f"{base}/new")).text
+    r = await _form(neighbour, f"{base}/new", f"{base}/orders", {
+        "key": "page:unit-order-0002", "unit_id": str(school["id"]), "type_id": str(w.types["cleanup"]["id"]),
+        "description": "校门口人行道落叶清扫"})  # fmt: skip
+    assert r.status_code in (400, 403), r.text
+    assert await _orders(w) == 1

@@ -360,6 +360,7 @@ POLICY: dict[str, Rule] = {
     "pageServiceDecline": WALLET_HOLDERS,
     "pageServiceDone": WALLET_HOLDERS,
     "pageServiceDispatch": STAFF,
+    "pageServiceConsent": WALLET_HOLDERS,  # as setServiceOrderPhotoConsent: the resident or who ordered for them
     "pageServicesTaken": WALLET_HOLDERS,  # 接单, as listTakenServiceOrders
     "pageServicesDispatch": roles(ADMIN, ORGANIZER, STREET_ADMIN),  # 派单, as listServiceOrders
     "pageServiceUnits": roles(ADMIN, ORGANIZER, STREET_ADMIN),  # the units' records; admins' forms on it

@@ -80,7 +80,8 @@ async def load_orders(conn: ledger.Connection, community_id: int, members: list[
     dispatcher = await as_(organizer)
     company = await service.create_unit(
         conn, boss, name="阳光物业", kind="property", contact="物业服务中心 023-6688 1234",
-        type_ids=[types["cleanup"]], member_ids=[yang.id, huang.id],
+        # 张桂兰 (the demo's clerk login, 13800000003) acts for it too, so that a demo sign-in sees 接单
+        type_ids=[types["cleanup"]], member_ids=[yang.id, huang.id, members[2].id],
     )  # fmt: skip
     school = await service.create_unit(
         conn, boss, name="阳光实验小学", kind="school", contact="德育处 王老师 023-6688 5678",

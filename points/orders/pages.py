@@ -17,6 +17,7 @@ transaction: a refused order leaves no photo behind.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -50,11 +51,13 @@ from points.pages.organize import Problems, Typed, local_input, new_key, read_fo
 from points.pages.web import PAGE_EXCEPTION_HANDLERS, render
 from points.wiring import Conn, CurrentAccess, CurrentCommunity
 
+KEY = re.compile(r"page:[A-Za-z0-9_-]{8,60}")  # a form's idempotency key, as points/pages/organize.py new_key makes
 LIST_LIMIT = 100
 MEMBER_MATCHES = 20
 DEFAULT_DUE = timedelta(days=2)
 Done = Annotated[str, QueryParameter(max_length=20)]
 Search = Annotated[str, QueryParameter(name="q", max_length=100, pattern=r"^[^\x00]*$")]
+Month = Annotated[str | None, QueryParameter(name="month", pattern=service.MONTH_PATTERN)]
 STAFF = frozenset({ORGANIZER, ADMIN})
 
 
@@ -136,14 +139,19 @@ class OrderPages(Controller):
     # ---- 晒单, public ------------------------------------------------------------------------------------------
 
     @get("/c/{slug:str}/shaidan", operation_id="pageShaidan")
-    async def shaidan(self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity) -> Template:
-        """晒单: the community's completed service orders, names masked, and the months' counts."""
+    async def shaidan(
+        self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, month: Month = None
+    ) -> Template:
+        """晒单: the community's completed service orders (of one month, when a month is chosen), names masked,
+        the photos the residents agreed to show, and the months' counts."""
         units, kinds = await service.monthly_counts(conn, community.id)
         return render(
             request,
             "orders/shaidan.html",
             community=community,
-            orders=await service.shown(conn, community.id),
+            orders=await service.shown(conn, community.id, month=month),
+            month=month,
+            months=sorted({m.month for m in units}, reverse=True),
             per_unit=units,
             per_category=kinds,
         )
@@ -180,6 +188,8 @@ class OrderPages(Controller):
     ) -> Template:  # fmt: skip
         kinds = await types.list_types(conn, community.id, active_only=True)
         staff = _is_staff(access)
+        mine = [u for u in await service.list_units(conn, community.id)
+                if u.active and access.member_id in {m.member_id for m in u.members}]  # fmt: skip
         return render(
             request,
             "orders/new.html",
@@ -188,6 +198,7 @@ class OrderPages(Controller):
             kinds=kinds,
             places=await members.list_places(conn, community.id),
             staff=staff,
+            my_units=mine,  # a member who acts for a unit may order for it (a member unit's 点单)
             q=q,
             found=await _matches(conn, community.id, q) if staff else [],
             typed=typed or Typed({"key": new_key(), "type_id": str(kinds[0].id) if kinds else ""}),
@@ -219,14 +230,19 @@ class OrderPages(Controller):
             type_id = problems.number(typed, "type_id", required=True)
             place_id = problems.number(typed, "place_id")
             for_member = problems.number(typed, "member_id") if _is_staff(access) else None
+            unit_id = problems.number(typed, "unit_id")
             wished = problems.moment(typed, "wished_at")
             problems.check()
+            key = str(typed["key"])
+            if not KEY.fullmatch(key):
+                raise InvalidRequest("the form has lost its key: open it again")
             assert type_id is not None  # required above: check() raised otherwise
             async with ledger.transaction(conn):  # the photo and the order: both, or neither
                 found = await _uploaded(conn, access, form)
                 made = await service.post_order(
                     conn, access, type_id=type_id, description=str(typed["description"]), place_id=place_id,
                     photo_id=found[0] if found else None, wished_at=wished, for_member_id=for_member,
+                    idempotency_key=key, photos_public=typed["photos_public"] == "on", unit_id=unit_id,
                 )  # fmt: skip
         except Exception as exc:
             return await self._new_page(request, conn, community, access, q=str(typed["q"]), typed=typed,
@@ -279,6 +295,7 @@ class OrderPages(Controller):
             kinds=KIND_WORDS,
             labels=LABELS,
             max_photo_mib=photos.MAX_UPLOAD_BYTES // (1024 * 1024),
+            max_photos=service.MAX_DONE_PHOTOS,
         )
 
     @get("/c/{slug:str}/services/orders/{order_id:int}", operation_id="pageServiceOrder")
@@ -323,7 +340,9 @@ class OrderPages(Controller):
             async with ledger.transaction(conn):  # the photos and the completion: both, or neither
                 found = await _uploaded(conn, access, await request.form())
                 await service.complete(conn, access, order_id, note=str(typed["note"]), volunteer_ids=doers or None,
-                                       photo_id=found[0] if found else None)  # fmt: skip
+                                       photo_ids=found)  # fmt: skip
+        elif action == "consent":
+            await service.set_photo_consent(conn, access, order_id, typed["public"] == "on")
         else:  # dispatched
             problems = Problems()
             unit_id = problems.number(typed, "unit_id")
@@ -378,7 +397,7 @@ class OrderPages(Controller):
         return await self._move(request, conn, community, access, order_id, "declined")
 
     @post("/c/{slug:str}/services/orders/{order_id:int}/done", operation_id="pageServiceDone",
-          request_max_body_size=photos.MAX_STORED_BYTES * 4)  # fmt: skip
+          request_max_body_size=photos.MAX_STORED_BYTES * service.MAX_DONE_PHOTOS)  # fmt: skip
     async def complete(
         self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, access: CurrentAccess,
         order_id: PathId,
@@ -386,6 +405,14 @@ class OrderPages(Controller):
         """The API's uploadPhoto and completeServiceOrder from one form, as one write: the note, who did it, the
         photos of the result."""
         return await self._move(request, conn, community, access, order_id, "done", "doers")
+
+    @post("/c/{slug:str}/services/orders/{order_id:int}/consent", operation_id="pageServiceConsent")
+    async def consent(
+        self, request: Request[Any, Any, Any], conn: Conn, community: CurrentCommunity, access: CurrentAccess,
+        order_id: PathId,
+    ) -> Response[Any]:  # fmt: skip
+        """The API's setServiceOrderPhotoConsent: the resident shows the order's photos on 晒单, or keeps them off."""
+        return await self._move(request, conn, community, access, order_id, "consent")
 
     @post("/c/{slug:str}/services/orders/{order_id:int}/dispatch", operation_id="pageServiceDispatch")
     async def dispatch(
