@@ -6,6 +6,7 @@ credits."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,7 +76,7 @@ async def test_fifo_expiry_in_postgresql_never_takes_what_was_spent_or_held(
                 f"{shop.url}/holds",
                 json={"account_id": wallet_id, "counter_account_id": shop.issuance, "amount": n, "kind": "transfer",
                       "timeout_s": 3600},
-                headers={"Idempotency-Key": f"h-{len(holds)}-{clock.timestamp()}-{n}"},
+                headers={"Idempotency-Key": f"h-{uuid.uuid4()}"},  # each hold its own (a hold released, then another)
             )  # fmt: skip
             assert r.status_code == 201, r.text
             holds.append(r.json()["id"])

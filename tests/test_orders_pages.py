@@ -409,11 +409,13 @@ async def test_a_double_tap_orders_once(world: World, browsers: Browsers) -> Non
     base = f"/c/{w.slug}/services"
     phone = await _as(browsers, w, w.volunteers[0])
     form = {"key": "page:double-tap-0001", "type_id": str(w.types["cleanup"]["id"]), "description": "楼下垃圾桶满了"}
-    first = await _form(phone, f"{base}/new", f"{base}/orders", form)
-    second = await _form(phone, f"{base}/new", f"{base}/orders", form)
-    assert first.status_code == second.status_code == 303
+    photo = {"photo": ("bin.png", png("gray"), "image/png")}
+    first = await _form(phone, f"{base}/new", f"{base}/orders", form, files=photo)
+    second = await _form(phone, f"{base}/new", f"{base}/orders", form, files=photo)  # its photo sent again
+    assert first.status_code == second.status_code == 303, second.text
     assert first.headers["location"] == second.headers["location"]  # the same order, shown again
     assert await _orders(w) == 1
+    assert await w.owner.fetchval("SELECT count(*) FROM points.photos WHERE community_id = $1", w.community_id) == 1
     other = await _form(phone, f"{base}/new", f"{base}/orders", {**form, "description": "换灯泡"})
     assert other.status_code == 409, other.text  # the form's key, reused for another need: open it again
     assert "这个表单已提交过另一个点单" in text_of(other.text)

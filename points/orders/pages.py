@@ -238,7 +238,13 @@ class OrderPages(Controller):
                 raise InvalidRequest("the form has lost its key: open it again")
             assert type_id is not None  # required above: check() raised otherwise
             async with ledger.transaction(conn):  # the photo and the order: both, or neither
-                found = await _uploaded(conn, access, form)
+                # A retried form (a double tap) keeps the photo of the order it placed first, instead of storing its
+                # photo again: the retry then asks for the same need and answers that order.
+                earlier = await service.placed_with_key(conn, access, key)
+                if earlier is None:
+                    found = await _uploaded(conn, access, form)
+                else:
+                    found = [earlier.photo_id] if earlier.photo_id else []
                 made = await service.post_order(
                     conn, access, type_id=type_id, description=str(typed["description"]), place_id=place_id,
                     photo_id=found[0] if found else None, wished_at=wished, for_member_id=for_member,

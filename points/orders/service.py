@@ -576,6 +576,21 @@ async def post_order(
         return await get_order(conn, community_id, order_id)
 
 
+async def placed_with_key(conn: ledger.Connection, access: Access, key: str) -> Order | None:
+    """The order the caller placed with this idempotency key, if any: a page retrying its form asks first, so that
+    a photo sent again is not stored again (it would be another photo, so another need, and refused)."""
+    orderer = _member(access)
+    await ledger.enter(conn, access.community_id)
+    found = await conn.fetchval(
+        "SELECT id FROM points.service_orders WHERE community_id = $1 AND ordered_by_member_id = $2"
+        " AND idempotency_key = $3",
+        access.community_id,
+        orderer,
+        key,
+    )
+    return None if found is None else await get_order(conn, access.community_id, found)
+
+
 async def _replay(
     conn: ledger.Connection, community_id: int, orderer: int, key: str, need: tuple[Any, ...]
 ) -> Order | None:
