@@ -157,7 +157,9 @@ def _document_key_rules(struct: type[Any], schema: Schema) -> None:
 
 def _document_item_rules(struct: type[Any], schema: Schema) -> None:
     """Litestar documents a ``list[Id]`` field's items as any integer, dropping the bounds of ``Id``; the decoder
-    refuses 0 all the same. The items' ``minimum`` and ``maximum`` say it (lists of constrained integers only)."""
+    refuses 0 all the same. The items' ``minimum`` and ``maximum`` say it. The same for a ``list[Text]``: its items'
+    length and pattern (no U+0000) are dropped, and the decoder refuses a role with a NUL in it (schemathesis found
+    it on ``MemberIn.roles``)."""
     hints = get_type_hints(struct, include_extras=True)
     for field in msgspec.structs.fields(struct):
         prop = (schema.properties or {}).get(field.encode_name)
@@ -174,6 +176,10 @@ def _document_item_rules(struct: type[Any], schema: Schema) -> None:
                 prop.items.minimum = meta.ge
             if get_args(item)[0] is int and meta.le is not None:
                 prop.items.maximum = meta.le
+            if get_args(item)[0] is str:
+                prop.items.pattern = meta.pattern or prop.items.pattern
+                prop.items.min_length = meta.min_length if meta.min_length is not None else prop.items.min_length
+                prop.items.max_length = meta.max_length if meta.max_length is not None else prop.items.max_length
 
 
 def _document_optional_zero_bound(hint: Any, prop: Any) -> None:

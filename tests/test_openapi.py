@@ -92,6 +92,8 @@ async def test_bodies_that_are_structs_refuse_unknown_fields(anonymous_client: C
     keys = schemas["EntryIn"]["properties"]["metadata"]["propertyNames"]
     assert keys["maxLength"] > 0
     assert keys["pattern"] == r"^[^\x00]*$", "metadata keys cannot hold U+0000"
+    roles = schemas["MemberIn"]["properties"]["roles"]["items"]
+    assert roles["pattern"] == r"^[^\x00]*$", "a list of text says its items' rules too (no U+0000 in a role)"
 
 
 async def test_member_import_documents_its_csv_body(anonymous_client: Client) -> None:

@@ -263,3 +263,21 @@ async def test_the_demo_has_a_month_of_shaidan_and_loads_twice_the_same(
         assert times[3] == done
         assert times[4] == confirmed
         assert done - created < timedelta(hours=48)  # within the accept timeout, as it would have been
+
+
+async def test_a_units_colleague_reads_its_order_but_the_member_who_placed_it_confirms(world: World) -> None:
+    teacher, colleague, outsider = world.volunteers[0], world.volunteers[1], world.volunteers[2]
+    school = await unit(world, "实验小学", "school", [teacher, colleague])
+    made = await order(world, teacher, unit_id=school["id"], description="学校门口落叶清扫")
+    seen = await ok(await world.call(colleague, "GET", f"/service-orders/{made['id']}"))
+    assert seen["ordering_unit_name"] == "实验小学"
+    mine = await ok(await world.call(colleague, "GET", "/me/service-orders"))
+    assert [o["id"] for o in mine] == [made["id"]]
+    assert (await world.call(outsider, "GET", f"/service-orders/{made['id']}")).status_code == 404
+    assert await ok(await world.call(outsider, "GET", "/me/service-orders")) == []
+    await act(world, world.organizer, made["id"], "dispatch", {"due_at": due(), "volunteer_ids": [outsider.member_id]})
+    await act(world, outsider, made["id"], "accept")
+    await act(world, outsider, made["id"], "done", {"note": "已清扫"})
+    r = await world.call(colleague, "POST", f"/service-orders/{made['id']}/confirm")
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")  # read only: the teacher who ordered confirms
+    assert (await act(world, teacher, made["id"], "confirm"))["state"] == "confirmed"

@@ -420,15 +420,16 @@ async def get_order(conn: ledger.Connection, community_id: int, order_id: int) -
 
 
 async def _visible(conn: ledger.Connection, access: Access, order: Order) -> Order:
-    """Staff see every order; a member sees the orders they placed or that are for them, and the orders their
-    unit or they themselves were dispatched; others get the same 404 as for an order that does not exist."""
+    """Staff see every order; a member sees the orders they placed or that are for them, the orders their unit or
+    they themselves were dispatched, and the orders placed for a unit they act for (a colleague's, read only: the
+    member who placed it confirms it); others get the same 404 as for an order that does not exist."""
     if access.roles & READ_ROLES or access.member_id in (order.ordered_by_member_id, order.for_member_id):
         return order
     if access.member_id is not None and (
         access.member_id in {a.member_id for a in order.assignees}
         or await conn.fetchval(
-            "SELECT 1 FROM points.service_unit_members WHERE unit_id = $1 AND member_id = $2",
-            order.unit_id,
+            "SELECT 1 FROM points.service_unit_members WHERE unit_id = ANY($1::bigint[]) AND member_id = $2",
+            [u for u in (order.unit_id, order.ordering_unit_id) if u is not None],
             access.member_id,
         )
     ):
@@ -460,10 +461,11 @@ async def list_orders(
 
 
 async def my_orders(conn: ledger.Connection, access: Access, *, limit: int = 100) -> list[Order]:
-    """The orders the member placed or that are for them, newest first."""
+    """The orders the member placed or that are for them, and those placed for a unit they act for, newest first."""
     await ledger.enter(conn, access.community_id)
     rows = await conn.fetch(
-        _ORDER + " WHERE o.community_id = $1 AND $2 IN (o.ordered_by_member_id, o.for_member_id)"
+        _ORDER + " WHERE o.community_id = $1 AND ($2 IN (o.ordered_by_member_id, o.for_member_id)"
+        " OR o.ordered_for_unit_id IN (SELECT um.unit_id FROM points.service_unit_members um WHERE um.member_id = $2))"
         " ORDER BY o.id DESC LIMIT $3",
         access.community_id,
         access.member_id,
