@@ -352,6 +352,7 @@ async def test_organizers_read_the_units_and_only_admins_change_them(world: Worl
     r = await organizer.get(base)
     assert r.status_code == 200, r.text
     assert "金牛物业" in text_of(r.text)
+    assert 'aria-current="page">派单</a>' in r.text  # the units are the dispatchers' section of the nav
     assert 'id="create-unit"' not in r.text
     assert (await organizer.get(f"{base}/{company['id']}")).status_code == 200
     r = await _form(organizer, base, base, {"name": "实验小学", "kind": "school"})

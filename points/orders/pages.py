@@ -263,19 +263,19 @@ class OrderPages(Controller):
     ) -> Template:  # fmt: skip
         order = await service.read_order(conn, access, order_id)
         me = access.member_id
-        units = await service.list_units(conn, community.id)
-        unit = next((u for u in units if u.id == order.unit_id), None)
+        staff = _is_staff(access)
+        units = await service.list_units(conn, community.id) if staff else []  # the dispatch form's choices
+        unit = None if order.unit_id is None else await service.get_unit(conn, community.id, order.unit_id)
         resident = me is not None and me in (order.for_member_id, order.ordered_by_member_id)
         takers = {a.member_id for a in order.assignees} | {m.member_id for m in (unit.members if unit else ())}
         taker = me is not None and me in takers
-        staff = _is_staff(access)
-        kind = next((t for t in await types.list_types(conn, community.id) if t.id == order.type_id), None)
+        kind = await types.get_type(conn, community.id, order.type_id)
         # who may be named as having done it: the unit's people, or the volunteers it was sent to
         doers = list(unit.members) if unit is not None and order.unit_id else list(order.assignees)
         shown = typed or Typed({})
         if not typed:
             shown.update(key=new_key(), due_at=local_input(datetime.now(UTC) + DEFAULT_DUE),
-                         points=str(order.points or (kind.default_points if kind and kind.default_points else "")),
+                         points=str(order.points or kind.default_points or ""),
                          doers=[str(m.member_id) for m in doers])  # fmt: skip
         return render(
             request,
@@ -283,7 +283,6 @@ class OrderPages(Controller):
             status=(failed or {}).get("status", 200),
             community=community,
             o=order,
-            kind=kind,
             resident=resident,
             taker=taker,
             staff=staff,

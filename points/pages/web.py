@@ -158,7 +158,7 @@ NAV: tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...] = (
     ("/objections", _("Objections"), frozenset({ADMIN}), ()),
     # service orders (points/orders/pages.py): wallet holders order and take them, staff dispatch, 晒单 is public
     ("/services", _("Services"), frozenset({VOLUNTEER, ORGANIZER, CLERK, ADMIN}), ()),
-    ("/services/dispatch", _("Dispatch"), frozenset({ORGANIZER, ADMIN}), ()),
+    ("/services/dispatch", _("Dispatch"), frozenset({ORGANIZER, ADMIN}), ("/services/units",)),
     ("/shaidan", _("Services done"), frozenset(), ()),
 )
 
