@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ledger.py [--duration S] [--quick] [--client auto|wrk|asyncio]
                                      [--plan-cache-mode MODE] [--keep] [--no-awards]
-                                     [--only supermarket]
+                                     [--only supermarket|awards]
 
 Uses DATABASE_URL if set (it must be able to create databases: the run drops
 and recreates ``linli_bench`` and ``linli_bench_tpcb`` on that server), else an
@@ -1204,9 +1204,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-awards", action="store_true", help="skip figures 7 and 8 (the earning awards)")
     parser.add_argument(
         "--only",
-        choices=("supermarket",),
+        choices=("supermarket", "awards"),
         default=None,
-        help="supermarket: only figures 1, 3 (the yardsticks) and 9, 10 (the counter's baskets)",
+        help="supermarket: only figures 1, 3 (the yardsticks) and 9, 10 (the counter's baskets); "
+        "awards: only figures 1, 3, 4 (the yardsticks) and 7, 8 (the earning awards)",
     )
     return parser.parse_args()
 
@@ -1286,6 +1287,45 @@ def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str
     ]  # fmt: skip
 
 
+def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> list[tuple[str, ...]]:
+    """--only awards: the TPC-B yardstick (before and after), the batch entry (4) and the HTTP single transfer (3)
+    that figures 7 and 8 are measured against, then 7 and 8."""
+    tpcb_runs = [tpcb(server, duration)]
+    step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
+    awards = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
+    batch = {}
+    for clients in BATCH_CLIENTS:
+        batch[clients] = pgbench_script(server, "batch.sql", {**awards, "size": BATCH_SIZE}, duration, clients)
+        step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
+    http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
+    step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
+    big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
+    step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
+    step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
+    tpcb_runs.append(tpcb(server, duration))
+    step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
+    y = statistics.fmean(r.rate for r in tpcb_runs)
+    runs = ", ".join(f"{r.rate:,.0f}" for r in tpcb_runs)
+    best = max(batch, key=lambda c: batch[c].rate)
+    postings = batch[best].rate * BATCH_SIZE
+    per_clients = ", ".join(f"{c} client(s) {r.rate * BATCH_SIZE:,.0f}" for c, r in batch.items())
+    r7, r8 = big_award.rate / postings, small_awards.rate / http.rate
+    return [
+        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
+        ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
+         *_verdict(http.rate / y, at_least=TARGET_HTTP),
+         f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
+        (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
+         f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
+         f"best at {best} client(s); {per_clients}"),
+        (f"7 HTTP award, {BIG_AWARD:,} attendees", f"{big_award.rate:,.0f} postings/s", _r(big_award.rate / y),
+         f"{_r(r7)} x batch (4)", *_verdict(r7, at_least=TARGET_BIG_AWARD), big_award.note),
+        (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{small_awards.rate:,.0f} awards/s",
+         _r(small_awards.rate / y), f"{_r(r8)} x HTTP (3)", *_verdict(r8, at_least=TARGET_SMALL_AWARDS),
+         f"{small_awards.note}; p50 {small_awards.p50_ms:.1f} ms, p99 {small_awards.p99_ms:.1f} ms"),
+    ]  # fmt: skip
+
+
 def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
     """Last, so the bulk history (and the autovacuum it triggers) does not disturb the write runs."""
     started = time.monotonic()
@@ -1324,13 +1364,15 @@ def main() -> None:
         context.append(f"postgres {server.version} ({server.kind}); pgbench {server.pgbench}")
         print("\n".join(context), flush=True)
         step(f"preparing: pgbench -i -s {TPCB_SCALE} in {TPCB_DB}; migrating and seeding {BENCH_DB}")
-        only_shop = args.only == "supermarket"
+        only_shop, only_awards = args.only == "supermarket", args.only == "awards"
         big_awards = 0 if args.no_awards or only_shop else (3 if args.quick else BIG_AWARDS)
-        fixture = prepare(server, args.plan_cache_mode, duration, big_awards)
+        fixture = prepare(server, args.plan_cache_mode, duration, big_awards, shop=not only_awards)
         context.append(f"settings: {server_settings(server)}")
         context.append(f"runs of {duration}s, {CLIENTS} clients, pgbench -j {THREADS}; load average at start {_load()}")
         if only_shop:
             rows = run_supermarket(server, fixture, duration, args.client)
+        elif only_awards:
+            rows = run_awards(server, fixture, duration, args.client)
         else:
             writes = run_writes(server, fixture, duration, args.client)
             reads = run_reads(server, fixture, big, QUICK_READS if args.quick else READS)

@@ -210,6 +210,24 @@ async def test_database_refuses_the_same_entry_without_python(
 
 
 @pytest.mark.parametrize(
+    ("points", "minutes", "unit"),
+    [((-10, 8), (-3, 5), "minutes"), ((-10, 10), (-3, 5), "minutes"), ((-10, 8), (-3, 3), "points")],
+)
+async def test_database_names_the_unit_that_does_not_balance(
+    owner_conn: Any, conn: Any, book: Book, points: tuple[int, int], minutes: tuple[int, int], unit: str
+) -> None:
+    """An entry of two units is checked per unit, even when its amounts sum to zero over both: the refusal names
+    the unit whose postings do not (the first by name when both do not), and nothing is written."""
+    ids = [book.alice.id, book.bob.id, book.clock.id, book.clock_wallet.id]
+    before = await snapshot(owner_conn, book.community.id)
+    with pytest.raises(errors.UnbalancedEntry) as refused:
+        await db.fetch(conn, _POST, book.community.id, "transfer", "", "{}", None, None, f"units-{uuid.uuid4()}",
+                       ids, [*points, *minutes])  # fmt: skip
+    assert refused.value.data == {"unit": unit}
+    assert await snapshot(owner_conn, book.community.id) == before
+
+
+@pytest.mark.parametrize(
     ("account_ids", "amounts"),
     [
         ("ab", [-10, 10, 5]),  # arrays of different lengths
