@@ -52,9 +52,11 @@ ROOT = BENCH.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 
 import ledger  # noqa: E402
+from catalog import counter  # noqa: E402
 from ledger import integrity, queries  # noqa: E402
+from points.auth.access import Access  # noqa: E402
 from points.auth.identity import Principal, create_token  # noqa: E402
-from points.earning import budgets  # noqa: E402
+from points.earning import awards, budgets  # noqa: E402
 from points.earning.periods import community_day  # noqa: E402
 from points.embedded import EmbeddedPostgres  # noqa: E402
 from points.members.service import create_member  # noqa: E402
@@ -321,6 +323,7 @@ class Shop:
     tokens: list[str]  # the clerks' device tokens, one per counter
     members: list[int]  # shoppers' member ids (each funded with FUNDING points)
     first_good: int  # goods first_good .. first_good + SHOP_GOODS - 1, price 1 each
+    clerks: list[int]  # the clerks' member ids, in the tokens' order
 
 
 @dataclass
@@ -334,6 +337,7 @@ class AwardSet:
     first: int  # activity ids first .. first + count - 1
     count: int
     attendees: int
+    organizer: int  # the member who awards them
 
 
 def prepare(
@@ -510,7 +514,7 @@ async def _award_set(
         ids += chunk
     if ids != list(range(ids[0], ids[0] + len(ids))):
         raise RuntimeError("activity ids are not contiguous; the award runs pick activities by id range")
-    return AwardSet(slug, cid, token, ids[0], len(ids), attendees)
+    return AwardSet(slug, cid, token, ids[0], len(ids), attendees, organizer)
 
 
 async def _seed_shop(server: Server) -> Shop:
@@ -563,7 +567,7 @@ async def _seed_shop(server: Server) -> Shop:
             )
         if goods != list(range(goods[0], goods[0] + len(goods))):
             raise RuntimeError("good ids are not contiguous; bench/basket.lua picks goods by id range")
-        return Shop(community.slug, cid, tokens, [r["id"] for r in shoppers], goods[0])
+        return Shop(community.slug, cid, tokens, [r["id"] for r in shoppers], goods[0], clerks)
     finally:
         await conn.close()
 
@@ -981,6 +985,113 @@ async def _library_clients(server: Server, fixture: Fixture, deadline: float) ->
     return posted
 
 
+async def _library_awards(server: Server, sets: list[AwardSet], deadline: float) -> int:
+    """One connection per community in one asyncio process, each awarding its community's next activity through
+    the service's own function (points.earning.awards.award_activity: the plan, the rules checked in Python, the
+    write), as figure 8's handler does minus HTTP, auth and the framework."""
+    conns = [await server.connect(BENCH_DB, role=APP_ROLE) for _ in sets]
+    made = 0
+
+    async def one(conn: asyncpg.Connection, a: AwardSet) -> None:
+        nonlocal made
+        await ledger.enter(conn, a.community_id)
+        me = await conn.fetchrow(
+            "SELECT household_id, wallet_account_id, person_id FROM points.members WHERE id = $1", a.organizer
+        )
+        access = Access(
+            a.community_id, a.organizer, "active", me["household_id"], me["wallet_account_id"],
+            frozenset({"organizer"}), me["person_id"], False,
+        )  # fmt: skip
+        done = await conn.fetchval(
+            "SELECT coalesce(max(activity_id), 0) FROM points.awards WHERE community_id = $1", a.community_id
+        )
+        for activity_id in range(max(a.first, done + 1), a.first + a.count):
+            if time.perf_counter() >= deadline:
+                return
+            award = await awards.award_activity(conn, access, activity_id)
+            if award.state != "posted" or award.replayed:
+                raise RuntimeError(f"library award of activity {activity_id}: {award.state}, replayed {award.replayed}")
+            made += 1
+        raise RuntimeError("library awards: the seeded activities ran out (raise AWARDS_PER_SECOND_SEEDED)")
+
+    try:
+        await asyncio.gather(*(one(conn, a) for conn, a in zip(conns, sets, strict=True)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return made
+
+
+def library_awards(server: Server, fixture: Fixture, duration: int) -> LoadResult:
+    """8a: what figure 8's awards cost without HTTP — beside 3a, the same for transfers."""
+    checkpoint(server)
+    last = _last_award(server)
+    started = time.perf_counter()
+    count = asyncio.run(_library_awards(server, fixture.small, started + duration))
+    rate = count / (time.perf_counter() - started)
+    posted = int(server.fetchval("SELECT count(*) FROM points.awards WHERE id > $1 AND state = 'posted'", last))
+    if posted != count:
+        raise RuntimeError(f"library awards: {count} awards returned but {posted} were posted")
+    return LoadResult(rate, count, "points.earning.awards.award_activity over asyncpg, 8 connections, one process")
+
+
+async def _library_baskets(server: Server, shop: Shop, codes: list[str], deadline: float) -> int:
+    """COUNTERS connections in one asyncio process, each a clerk at a counter of their own confirming 3-item
+    baskets (three distinct random goods, paid by the next payment code) through the service's own function
+    (catalog.counter.confirm: the plan, the rules checked in Python, the one write), as figure 9's handler does
+    minus HTTP, auth and the framework."""
+    conns = [await server.connect(BENCH_DB, role=APP_ROLE) for _ in range(COUNTERS)]
+    tag = next(_tags)
+    confirmed = 0
+
+    async def one(n: int) -> None:
+        nonlocal confirmed
+        conn, clerk = conns[n], shop.clerks[n]
+        await ledger.enter(conn, shop.community_id)
+        me = await conn.fetchrow(
+            "SELECT household_id, wallet_account_id, person_id FROM points.members WHERE id = $1", clerk
+        )
+        access = Access(
+            shop.community_id, clerk, "active", me["household_id"], me["wallet_account_id"], frozenset({"clerk"}),
+            me["person_id"], False,
+        )  # fmt: skip
+        rng = random.Random(n)
+        for k, code in enumerate(codes[n::COUNTERS]):
+            if time.perf_counter() >= deadline:
+                return
+            goods = rng.sample(range(shop.first_good, shop.first_good + SHOP_GOODS), 3)
+            receipt = await counter.confirm(
+                conn, access, counter.Payer(payment_code=code), [counter.Wanted(1, good_id=g) for g in goods],
+                idempotency_key=f"lib:{tag}:{n}:{k}", counter=f"{n + 1}号柜台",
+            )  # fmt: skip
+            if receipt.replayed:
+                raise RuntimeError(f"library basket {tag}:{n}:{k} was answered as a replay")
+            confirmed += 1
+        raise RuntimeError("library baskets: the seeded codes ran out (raise BASKETS_PER_SECOND_SEEDED)")
+
+    try:
+        await asyncio.gather(*(one(n) for n in range(COUNTERS)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return confirmed
+
+
+def library_baskets(server: Server, fixture: Fixture, duration: int) -> LoadResult:
+    """9a: what figure 9's baskets cost without HTTP — beside 3a, the same for transfers."""
+    assert fixture.shop is not None
+    codes = asyncio.run(_issue_codes(server, fixture.shop, BASKETS_PER_SECOND_SEEDED * duration + 100))
+    checkpoint(server)
+    last = int(server.fetchval("SELECT coalesce(max(id), 0) FROM points.receipts"))
+    started = time.perf_counter()
+    count = asyncio.run(_library_baskets(server, fixture.shop, codes, started + duration))
+    rate = count / (time.perf_counter() - started)
+    written = int(server.fetchval("SELECT count(*) FROM points.receipts WHERE id > $1", last))
+    if written != count:
+        raise RuntimeError(f"library baskets: {count} baskets confirmed but {written} receipts written")
+    return LoadResult(rate, count, "catalog.counter.confirm over asyncpg, 8 connections, one process")
+
+
 def library_transfers(server: Server, fixture: Fixture, duration: int) -> LoadResult:
     """3a: the ceiling for any Python service here — the same transfers without HTTP."""
     checkpoint(server)
@@ -1096,8 +1207,10 @@ class Writes:
     library: LoadResult  # 3a: the same transfers through the Python ledger library, without HTTP
     big_award: LoadResult | None = None  # 7: postings/s awarding 1,000-attendee activities through HTTP
     small_awards: LoadResult | None = None  # 8: awards/s, 8 communities' organizers at once through HTTP
+    library_awards: LoadResult | None = None  # 8a: the same awards without HTTP
     baskets: LoadResult | None = None  # 9: 3-item baskets/s at 8 counters through HTTP, goods spread
     hot_baskets: LoadResult | None = None  # 10: the same, one good in every basket
+    library_baskets: LoadResult | None = None  # 9a: the same baskets as 9 without HTTP
 
     @property
     def yardstick(self) -> float:
@@ -1160,9 +1273,26 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
              _r(w.small_awards.rate / y), f"{_r(ratio)} x HTTP (3)", *_verdict(ratio, at_least=TARGET_SMALL_AWARDS),
              f"{w.small_awards.note}; p50 {w.small_awards.p50_ms:.1f} ms, p99 {w.small_awards.p99_ms:.1f} ms")
         )  # fmt: skip
-    if w.baskets is not None and w.hot_baskets is not None:
+    if w.library_awards is not None:
+        rows.append(_no_http_awards_row(y, w.library_awards, w.library))
+    if w.baskets is not None and w.hot_baskets is not None and w.library_baskets is not None:
         rows += basket_rows(y, w.http, w.baskets, w.hot_baskets)
+        rows.append(_no_http_baskets_row(y, w.library_baskets, w.library))
     return rows
+
+
+def _no_http_awards_row(y: float, awards_: LoadResult, transfers: LoadResult) -> tuple[str, ...]:
+    """8a beside 3a: awards against transfers with HTTP taken out of both."""
+    ratio = awards_.rate / transfers.rate
+    return ("8a same, service library, no HTTP", f"{awards_.rate:,.0f} awards/s", _r(awards_.rate / y),
+            f"{_r(ratio)} x library (3a)", "context", "", awards_.note)  # fmt: skip
+
+
+def _no_http_baskets_row(y: float, baskets: LoadResult, transfers: LoadResult) -> tuple[str, ...]:
+    """9a beside 3a: baskets against transfers with HTTP taken out of both."""
+    ratio = baskets.rate / transfers.rate
+    return ("9a same as 9, service library, no HTTP", f"{baskets.rate:,.0f} baskets/s", _r(baskets.rate / y),
+            f"{_r(ratio)} x library (3a)", "context", "", baskets.note)  # fmt: skip
 
 
 def basket_rows(y: float, http: LoadResult, spread: LoadResult, hot: LoadResult) -> list[tuple[str, ...]]:
@@ -1206,8 +1336,8 @@ def parse_args() -> argparse.Namespace:
         "--only",
         choices=("supermarket", "awards"),
         default=None,
-        help="supermarket: only figures 1, 3 (the yardsticks) and 9, 10 (the counter's baskets); "
-        "awards: only figures 1, 3, 4 (the yardsticks) and 7, 8 (the earning awards)",
+        help="supermarket: only figures 1, 3, 3a (the yardsticks) and 9, 10, 9a (the counter's baskets); "
+        "awards: only figures 1, 3, 3a, 4 (the yardsticks) and 7, 8, 8a (the earning awards)",
     )
     return parser.parse_args()
 
@@ -1246,25 +1376,37 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
     library = library_transfers(server, fixture, duration)
     step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
-    big_award = small_awards = None
+    big_award = small_awards = no_http_awards = None
     if fixture.big is not None:
-        big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
-        step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
-        step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
-    baskets = hot_baskets = None
+        big_award, small_awards, no_http_awards = _run_awards(server, fixture, duration)
+    baskets = hot_baskets = no_http_baskets = None
     if fixture.shop is not None:
-        baskets, hot_baskets = _run_baskets(server, fixture, duration)
+        baskets, hot_baskets, no_http_baskets = _run_baskets(server, fixture, duration)
     # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    return Writes(tpcb_runs, spread, hot, batch, http, library, big_award, small_awards, baskets, hot_baskets)
+    return Writes(
+        tpcb_runs, spread, hot, batch, http, library, big_award, small_awards, no_http_awards, baskets, hot_baskets,
+        no_http_baskets,
+    )  # fmt: skip
 
 
-def _run_baskets(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult]:
+def _run_awards(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult, LoadResult]:
+    big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
+    step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
+    step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
+    no_http = library_awards(server, fixture, duration)
+    step(f"8a library awards, no HTTP: {no_http.rate:,.0f} awards/s")
+    return big_award, small_awards, no_http
+
+
+def _run_baskets(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult, LoadResult]:
     baskets, hot_baskets = http_baskets(server, fixture, duration, max(1, duration // 10))
     step(f"9 HTTP baskets, {COUNTERS} counters: {baskets.rate:,.0f} baskets/s")
     step(f"10 HTTP baskets, one hot good: {hot_baskets.rate:,.0f} baskets/s")
-    return baskets, hot_baskets
+    no_http = library_baskets(server, fixture, duration)
+    step(f"9a library baskets, no HTTP: {no_http.rate:,.0f} baskets/s")
+    return baskets, hot_baskets, no_http
 
 
 def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str) -> list[tuple[str, ...]]:
@@ -1273,7 +1415,9 @@ def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str
     step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
     http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
-    baskets, hot_baskets = _run_baskets(server, fixture, duration)
+    library = library_transfers(server, fixture, duration)
+    step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
+    baskets, hot_baskets, no_http_baskets = _run_baskets(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
     y = statistics.fmean(r.rate for r in tpcb_runs)
@@ -1283,7 +1427,10 @@ def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str
         ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
          *_verdict(http.rate / y, at_least=TARGET_HTTP),
          f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
+        ("3a same, ledger library, no HTTP", f"{library.rate:,.0f} TPS", _r(library.rate / y), "", "context", "",
+         library.note),
         *basket_rows(y, http, baskets, hot_baskets),
+        _no_http_baskets_row(y, no_http_baskets, library),
     ]  # fmt: skip
 
 
@@ -1299,9 +1446,9 @@ def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> 
         step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
     http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
-    big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
-    step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
-    step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
+    library = library_transfers(server, fixture, duration)
+    step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
+    big_award, small_awards, no_http_awards = _run_awards(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
     y = statistics.fmean(r.rate for r in tpcb_runs)
@@ -1315,6 +1462,8 @@ def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> 
         ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
          *_verdict(http.rate / y, at_least=TARGET_HTTP),
          f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
+        ("3a same, ledger library, no HTTP", f"{library.rate:,.0f} TPS", _r(library.rate / y), "", "context", "",
+         library.note),
         (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
          f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
          f"best at {best} client(s); {per_clients}"),
@@ -1323,6 +1472,7 @@ def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> 
         (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{small_awards.rate:,.0f} awards/s",
          _r(small_awards.rate / y), f"{_r(r8)} x HTTP (3)", *_verdict(r8, at_least=TARGET_SMALL_AWARDS),
          f"{small_awards.note}; p50 {small_awards.p50_ms:.1f} ms, p99 {small_awards.p99_ms:.1f} ms"),
+        _no_http_awards_row(y, no_http_awards, library),
     ]  # fmt: skip
 
 
