@@ -1198,6 +1198,20 @@ def server_settings(server: Server) -> str:
 
 
 @dataclass
+class Awards:
+    big: LoadResult  # 7: postings/s awarding 1,000-attendee activities through HTTP
+    small: LoadResult  # 8: awards/s, 8 communities' organizers at once through HTTP
+    no_http: LoadResult  # 8a: the same awards as 8 without HTTP
+
+
+@dataclass
+class Baskets:
+    spread: LoadResult  # 9: 3-item baskets/s at 8 counters through HTTP, goods spread
+    hot: LoadResult  # 10: the same, one good in every basket
+    no_http: LoadResult  # 9a: the same baskets as 9 without HTTP
+
+
+@dataclass
 class Writes:
     tpcb: list[LoadResult]  # the yardstick, measured before and after our runs
     spread: LoadResult
@@ -1205,12 +1219,8 @@ class Writes:
     batch: dict[int, LoadResult]  # by number of clients
     http: LoadResult
     library: LoadResult  # 3a: the same transfers through the Python ledger library, without HTTP
-    big_award: LoadResult | None = None  # 7: postings/s awarding 1,000-attendee activities through HTTP
-    small_awards: LoadResult | None = None  # 8: awards/s, 8 communities' organizers at once through HTTP
-    library_awards: LoadResult | None = None  # 8a: the same awards without HTTP
-    baskets: LoadResult | None = None  # 9: 3-item baskets/s at 8 counters through HTTP, goods spread
-    hot_baskets: LoadResult | None = None  # 10: the same, one good in every basket
-    library_baskets: LoadResult | None = None  # 9a: the same baskets as 9 without HTTP
+    awards: Awards | None = None  # 7, 8, 8a
+    baskets: Baskets | None = None  # 9, 10, 9a
 
     @property
     def yardstick(self) -> float:
@@ -1232,23 +1242,13 @@ def _r(x: float) -> str:
 def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> list[tuple[str, ...]]:
     """Per figure: measure, value, x TPC-B, the ratio its target is about, target, PASS/MISS, note."""
     y = w.yardstick
-    runs = ", ".join(f"{r.rate:,.0f}" for r in w.tpcb)
-    spread, http, hot = w.spread.rate / y, w.http.rate / y, w.hot.rate / w.spread.rate
-    best = max(w.batch, key=lambda c: w.batch[c].rate)
-    postings = w.batch[best].rate * BATCH_SIZE
-    per_clients = ", ".join(f"{c} client(s) {r.rate * BATCH_SIZE:,.0f}" for c, r in w.batch.items())
+    spread, hot = w.spread.rate / y, w.hot.rate / w.spread.rate
     rows: list[tuple[str, ...]] = [
-        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
+        _tpcb_row(w.tpcb),
         ("2 post_entry via pgbench, spread", f"{w.spread.rate:,.0f} TPS", _r(spread), f"{_r(spread)} x TPC-B",
          *_verdict(spread, at_least=TARGET_SPREAD), w.spread.note),
-        ("3 HTTP single transfer", f"{w.http.rate:,.0f} req/s", _r(http), f"{_r(http)} x TPC-B",
-         *_verdict(http, at_least=TARGET_HTTP),
-         f"{w.http.note}; p50 {w.http.p50_ms:.1f} ms, p99 {w.http.p99_ms:.1f} ms"),
-        ("3a same, ledger library, no HTTP", f"{w.library.rate:,.0f} TPS", _r(w.library.rate / y), "", "context",
-         "", w.library.note),
-        (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
-         f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
-         f"best at {best} client(s); {per_clients}"),
+        *_transfer_rows(y, w.http, w.library),
+        _batch_row(y, w.batch),
         ("5 hot account, 8 clients", f"{w.hot.rate:,.0f} TPS", _r(w.hot.rate / y), f"{_r(hot)} hot/spread",
          *_verdict(hot, at_least=TARGET_HOT), w.hot.note),
     ]  # fmt: skip
@@ -1260,51 +1260,73 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
              f"{ratio:.2f} {big_label}/1k", *_verdict(ratio, at_most=TARGET_READ),
              f"p99 {small.p99_us:.0f} / {big.p99_us:.0f} µs")
         )  # fmt: skip
-    if w.big_award is not None:
-        ratio = w.big_award.rate / postings
-        rows.append(
-            (f"7 HTTP award, {BIG_AWARD:,} attendees", f"{w.big_award.rate:,.0f} postings/s", _r(w.big_award.rate / y),
-             f"{_r(ratio)} x batch (4)", *_verdict(ratio, at_least=TARGET_BIG_AWARD), w.big_award.note)
-        )  # fmt: skip
-    if w.small_awards is not None:
-        ratio = w.small_awards.rate / w.http.rate
-        rows.append(
-            (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{w.small_awards.rate:,.0f} awards/s",
-             _r(w.small_awards.rate / y), f"{_r(ratio)} x HTTP (3)", *_verdict(ratio, at_least=TARGET_SMALL_AWARDS),
-             f"{w.small_awards.note}; p50 {w.small_awards.p50_ms:.1f} ms, p99 {w.small_awards.p99_ms:.1f} ms")
-        )  # fmt: skip
-    if w.library_awards is not None:
-        rows.append(_no_http_awards_row(y, w.library_awards, w.library))
-    if w.baskets is not None and w.hot_baskets is not None and w.library_baskets is not None:
-        rows += basket_rows(y, w.http, w.baskets, w.hot_baskets)
-        rows.append(_no_http_baskets_row(y, w.library_baskets, w.library))
+    if w.awards is not None:
+        rows += award_rows(y, w.batch, w.http, w.library, w.awards)
+    if w.baskets is not None:
+        rows += basket_rows(y, w.http, w.library, w.baskets)
     return rows
 
 
-def _no_http_awards_row(y: float, awards_: LoadResult, transfers: LoadResult) -> tuple[str, ...]:
-    """8a beside 3a: awards against transfers with HTTP taken out of both."""
-    ratio = awards_.rate / transfers.rate
-    return ("8a same, service library, no HTTP", f"{awards_.rate:,.0f} awards/s", _r(awards_.rate / y),
-            f"{_r(ratio)} x library (3a)", "context", "", awards_.note)  # fmt: skip
+def _tpcb_row(runs: list[LoadResult]) -> tuple[str, ...]:
+    """1: the yardstick, the mean of its runs before and after ours."""
+    y = statistics.fmean(r.rate for r in runs)
+    rates = ", ".join(f"{r.rate:,.0f}" for r in runs)
+    return ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {rates}")
 
 
-def _no_http_baskets_row(y: float, baskets: LoadResult, transfers: LoadResult) -> tuple[str, ...]:
-    """9a beside 3a: baskets against transfers with HTTP taken out of both."""
-    ratio = baskets.rate / transfers.rate
-    return ("9a same as 9, service library, no HTTP", f"{baskets.rate:,.0f} baskets/s", _r(baskets.rate / y),
-            f"{_r(ratio)} x library (3a)", "context", "", baskets.note)  # fmt: skip
-
-
-def basket_rows(y: float, http: LoadResult, spread: LoadResult, hot: LoadResult) -> list[tuple[str, ...]]:
-    """9 against the HTTP single transfer (3); 10 beside it, with no target of its own."""
-    r9, r10 = spread.rate / http.rate, hot.rate / http.rate
+def _transfer_rows(y: float, http: LoadResult, library: LoadResult) -> list[tuple[str, ...]]:
+    """3, the HTTP single transfer, and 3a, the same without HTTP."""
+    ratio = http.rate / y
     return [
-        (f"9 HTTP baskets, {COUNTERS} counters x 3 goods", f"{spread.rate:,.0f} baskets/s", _r(spread.rate / y),
+        ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(ratio), f"{_r(ratio)} x TPC-B",
+         *_verdict(ratio, at_least=TARGET_HTTP), f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
+        ("3a same, ledger library, no HTTP", f"{library.rate:,.0f} TPS", _r(library.rate / y), "", "context", "",
+         library.note),
+    ]  # fmt: skip
+
+
+def _batch_postings(batch: dict[int, LoadResult]) -> tuple[int, float]:
+    """4's figure: the number of clients that did best, and its postings/s."""
+    best = max(batch, key=lambda c: batch[c].rate)
+    return best, batch[best].rate * BATCH_SIZE
+
+
+def _batch_row(y: float, batch: dict[int, LoadResult]) -> tuple[str, ...]:
+    best, postings = _batch_postings(batch)
+    per_clients = ", ".join(f"{c} client(s) {r.rate * BATCH_SIZE:,.0f}" for c, r in batch.items())
+    return (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
+            f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
+            f"best at {best} client(s); {per_clients}")  # fmt: skip
+
+
+def award_rows(
+    y: float, batch: dict[int, LoadResult], http: LoadResult, library: LoadResult, a: Awards
+) -> list[tuple[str, ...]]:
+    """7 against the batch entry (4), 8 against the HTTP single transfer (3), 8a beside 3a (HTTP out of both)."""
+    r7, r8, r8a = a.big.rate / _batch_postings(batch)[1], a.small.rate / http.rate, a.no_http.rate / library.rate
+    return [
+        (f"7 HTTP award, {BIG_AWARD:,} attendees", f"{a.big.rate:,.0f} postings/s", _r(a.big.rate / y),
+         f"{_r(r7)} x batch (4)", *_verdict(r7, at_least=TARGET_BIG_AWARD), a.big.note),
+        (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{a.small.rate:,.0f} awards/s",
+         _r(a.small.rate / y), f"{_r(r8)} x HTTP (3)", *_verdict(r8, at_least=TARGET_SMALL_AWARDS),
+         f"{a.small.note}; p50 {a.small.p50_ms:.1f} ms, p99 {a.small.p99_ms:.1f} ms"),
+        ("8a same, service library, no HTTP", f"{a.no_http.rate:,.0f} awards/s", _r(a.no_http.rate / y),
+         f"{_r(r8a)} x library (3a)", "context", "", a.no_http.note),
+    ]  # fmt: skip
+
+
+def basket_rows(y: float, http: LoadResult, library: LoadResult, b: Baskets) -> list[tuple[str, ...]]:
+    """9 against the HTTP single transfer (3); 10 beside it, with no target of its own; 9a beside 3a."""
+    r9, r10, r9a = b.spread.rate / http.rate, b.hot.rate / http.rate, b.no_http.rate / library.rate
+    return [
+        (f"9 HTTP baskets, {COUNTERS} counters x 3 goods", f"{b.spread.rate:,.0f} baskets/s", _r(b.spread.rate / y),
          f"{_r(r9)} x HTTP (3)", *_verdict(r9, at_least=TARGET_BASKETS),
-         f"{spread.note}; p50 {spread.p50_ms:.1f} ms, p99 {spread.p99_ms:.1f} ms"),
-        ("10 same, one hot good in every basket", f"{hot.rate:,.0f} baskets/s", _r(hot.rate / y),
+         f"{b.spread.note}; p50 {b.spread.p50_ms:.1f} ms, p99 {b.spread.p99_ms:.1f} ms"),
+        ("10 same, one hot good in every basket", f"{b.hot.rate:,.0f} baskets/s", _r(b.hot.rate / y),
          f"{_r(r10)} x HTTP (3)", "context", "",
-         f"{_r(hot.rate / spread.rate)} x 9; p50 {hot.p50_ms:.1f} ms, p99 {hot.p99_ms:.1f} ms"),
+         f"{_r(b.hot.rate / b.spread.rate)} x 9; p50 {b.hot.p50_ms:.1f} ms, p99 {b.hot.p99_ms:.1f} ms"),
+        ("9a same as 9, service library, no HTTP", f"{b.no_http.rate:,.0f} baskets/s", _r(b.no_http.rate / y),
+         f"{_r(r9a)} x library (3a)", "context", "", b.no_http.note),
     ]  # fmt: skip
 
 
@@ -1367,113 +1389,82 @@ def run_writes(server: Server, fixture: Fixture, duration: int, client: str) -> 
         )
         for name in ("spread", "hot")
     )
+    batch = _run_batch(server, fixture, duration)
+    http, library = _run_transfers(server, fixture, duration, client)
+    awards_ = _run_awards(server, fixture, duration) if fixture.big is not None else None
+    baskets = _run_baskets(server, fixture, duration) if fixture.shop is not None else None
+    # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
+    tpcb_runs.append(tpcb(server, duration))
+    step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
+    return Writes(tpcb_runs, spread, hot, batch, http, library, awards_, baskets)
+
+
+def _run_batch(server: Server, fixture: Fixture, duration: int) -> dict[int, LoadResult]:
+    """4: one entry of BATCH_SIZE postings per transaction, at each number of clients."""
+    args = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
     batch = {}
-    awards = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
     for clients in BATCH_CLIENTS:
-        batch[clients] = pgbench_script(server, "batch.sql", {**awards, "size": BATCH_SIZE}, duration, clients)
+        batch[clients] = pgbench_script(server, "batch.sql", {**args, "size": BATCH_SIZE}, duration, clients)
         step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
+    return batch
+
+
+def _run_transfers(server: Server, fixture: Fixture, duration: int, client: str) -> tuple[LoadResult, LoadResult]:
+    """3 and 3a: the single transfer through HTTP, then through the library without it."""
     http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
     step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
     library = library_transfers(server, fixture, duration)
     step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
-    big_award = small_awards = no_http_awards = None
-    if fixture.big is not None:
-        big_award, small_awards, no_http_awards = _run_awards(server, fixture, duration)
-    baskets = hot_baskets = no_http_baskets = None
-    if fixture.shop is not None:
-        baskets, hot_baskets, no_http_baskets = _run_baskets(server, fixture, duration)
-    # TPC-B again at the end: the yardstick is the mean, and a big gap between the two flags a noisy machine.
-    tpcb_runs.append(tpcb(server, duration))
-    step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    return Writes(
-        tpcb_runs, spread, hot, batch, http, library, big_award, small_awards, no_http_awards, baskets, hot_baskets,
-        no_http_baskets,
-    )  # fmt: skip
+    return http, library
 
 
-def _run_awards(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult, LoadResult]:
+def _run_awards(server: Server, fixture: Fixture, duration: int) -> Awards:
     big_award, small_awards = http_awards(server, fixture, duration, max(1, duration // 10))
     step(f"8 HTTP awards, {AWARD_COMMUNITIES} communities at once: {small_awards.rate:,.0f} awards/s")
     step(f"7 HTTP award of {BIG_AWARD:,}: {big_award.rate:,.0f} postings/s ({big_award.note})")
     no_http = library_awards(server, fixture, duration)
     step(f"8a library awards, no HTTP: {no_http.rate:,.0f} awards/s")
-    return big_award, small_awards, no_http
+    return Awards(big_award, small_awards, no_http)
 
 
-def _run_baskets(server: Server, fixture: Fixture, duration: int) -> tuple[LoadResult, LoadResult, LoadResult]:
+def _run_baskets(server: Server, fixture: Fixture, duration: int) -> Baskets:
     baskets, hot_baskets = http_baskets(server, fixture, duration, max(1, duration // 10))
     step(f"9 HTTP baskets, {COUNTERS} counters: {baskets.rate:,.0f} baskets/s")
     step(f"10 HTTP baskets, one hot good: {hot_baskets.rate:,.0f} baskets/s")
     no_http = library_baskets(server, fixture, duration)
     step(f"9a library baskets, no HTTP: {no_http.rate:,.0f} baskets/s")
-    return baskets, hot_baskets, no_http
+    return Baskets(baskets, hot_baskets, no_http)
 
 
 def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str) -> list[tuple[str, ...]]:
-    """--only supermarket: the TPC-B yardstick (before and after), the HTTP single transfer (3), then 9 and 10."""
+    """--only supermarket: the TPC-B yardstick (before and after), the single transfer (3, 3a), then 9, 10, 9a."""
     tpcb_runs = [tpcb(server, duration)]
     step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
-    http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
-    step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
-    library = library_transfers(server, fixture, duration)
-    step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
-    baskets, hot_baskets, no_http_baskets = _run_baskets(server, fixture, duration)
+    http, library = _run_transfers(server, fixture, duration, client)
+    baskets = _run_baskets(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
     y = statistics.fmean(r.rate for r in tpcb_runs)
-    runs = ", ".join(f"{r.rate:,.0f}" for r in tpcb_runs)
-    return [
-        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
-        ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
-         *_verdict(http.rate / y, at_least=TARGET_HTTP),
-         f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
-        ("3a same, ledger library, no HTTP", f"{library.rate:,.0f} TPS", _r(library.rate / y), "", "context", "",
-         library.note),
-        *basket_rows(y, http, baskets, hot_baskets),
-        _no_http_baskets_row(y, no_http_baskets, library),
-    ]  # fmt: skip
+    return [_tpcb_row(tpcb_runs), *_transfer_rows(y, http, library), *basket_rows(y, http, library, baskets)]
 
 
 def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> list[tuple[str, ...]]:
-    """--only awards: the TPC-B yardstick (before and after), the batch entry (4) and the HTTP single transfer (3)
-    that figures 7 and 8 are measured against, then 7 and 8."""
+    """--only awards: the TPC-B yardstick (before and after), the batch entry (4) and the single transfer (3, 3a)
+    that figures 7, 8 and 8a are measured against, then 7, 8 and 8a."""
     tpcb_runs = [tpcb(server, duration)]
     step(f"1 TPC-B-like: {tpcb_runs[0].rate:,.0f} TPS")
-    awards = {"community": fixture.community_id, "first": fixture.first_wallet, "issuance": fixture.issuance}
-    batch = {}
-    for clients in BATCH_CLIENTS:
-        batch[clients] = pgbench_script(server, "batch.sql", {**awards, "size": BATCH_SIZE}, duration, clients)
-        step(f"4 batch, {clients} client(s): {batch[clients].rate * BATCH_SIZE:,.0f} postings/s")
-    http = http_transfers(server, fixture, duration, max(1, duration // 10), client)
-    step(f"3 HTTP transfers ({http.note}): {http.rate:,.0f} req/s")
-    library = library_transfers(server, fixture, duration)
-    step(f"3a library transfers, no HTTP: {library.rate:,.0f} TPS")
-    big_award, small_awards, no_http_awards = _run_awards(server, fixture, duration)
+    batch = _run_batch(server, fixture, duration)
+    http, library = _run_transfers(server, fixture, duration, client)
+    awards_ = _run_awards(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
     y = statistics.fmean(r.rate for r in tpcb_runs)
-    runs = ", ".join(f"{r.rate:,.0f}" for r in tpcb_runs)
-    best = max(batch, key=lambda c: batch[c].rate)
-    postings = batch[best].rate * BATCH_SIZE
-    per_clients = ", ".join(f"{c} client(s) {r.rate * BATCH_SIZE:,.0f}" for c, r in batch.items())
-    r7, r8 = big_award.rate / postings, small_awards.rate / http.rate
     return [
-        ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {runs}"),
-        ("3 HTTP single transfer", f"{http.rate:,.0f} req/s", _r(http.rate / y), f"{_r(http.rate / y)} x TPC-B",
-         *_verdict(http.rate / y, at_least=TARGET_HTTP),
-         f"{http.note}; p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms"),
-        ("3a same, ledger library, no HTTP", f"{library.rate:,.0f} TPS", _r(library.rate / y), "", "context", "",
-         library.note),
-        (f"4 batch entry, {BATCH_SIZE:,} postings", f"{postings:,.0f} postings/s", _r(postings / y),
-         f"{_r(postings / y)} x TPC-B", *_verdict(postings / y, at_least=TARGET_BATCH),
-         f"best at {best} client(s); {per_clients}"),
-        (f"7 HTTP award, {BIG_AWARD:,} attendees", f"{big_award.rate:,.0f} postings/s", _r(big_award.rate / y),
-         f"{_r(r7)} x batch (4)", *_verdict(r7, at_least=TARGET_BIG_AWARD), big_award.note),
-        (f"8 HTTP awards, {AWARD_COMMUNITIES} x {SMALL_AWARD} attendees", f"{small_awards.rate:,.0f} awards/s",
-         _r(small_awards.rate / y), f"{_r(r8)} x HTTP (3)", *_verdict(r8, at_least=TARGET_SMALL_AWARDS),
-         f"{small_awards.note}; p50 {small_awards.p50_ms:.1f} ms, p99 {small_awards.p99_ms:.1f} ms"),
-        _no_http_awards_row(y, no_http_awards, library),
-    ]  # fmt: skip
+        _tpcb_row(tpcb_runs),
+        *_transfer_rows(y, http, library),
+        _batch_row(y, batch),
+        *award_rows(y, batch, http, library, awards_),
+    ]
 
 
 def run_reads(server: Server, fixture: Fixture, big: int, reads: int) -> dict[str, ReadLatency]:
