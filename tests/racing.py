@@ -79,6 +79,22 @@ async def all_waiting(holder: asyncpg.Connection, conns: Sequence[Any], tasks: S
         await asyncio.sleep(0.005)
 
 
+async def waiting_on_locks(holder: asyncpg.Connection, n: int) -> None:
+    """Until ``n`` backends of this database wait on a lock (the holder's, or a racer's queued behind it), for
+    racers whose connections the test does not see (a scheduled job takes its own from the pool); by the clock, not
+    by a count of polls, which was too short on a loaded machine."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT_S
+    while True:
+        waiting = await holder.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        if waiting >= n:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"only {waiting} of {n} racers waited on a lock in {TIMEOUT_S} s")
+        await asyncio.sleep(0.005)
+
+
 async def race(
     engine: AsyncEngine,
     holder: asyncpg.Connection,

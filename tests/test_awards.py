@@ -21,7 +21,7 @@ from points.earning import activities, attendance, awards, budgets, reports, typ
 from points.earning.errors import BudgetExhausted
 from points.errors import problem_for
 from tests.earning_world import Person, World, make_world
-from tests.racing import entered_as, race, split, sqlstate_behind
+from tests.racing import entered_as, race, split, sqlstate_behind, waiting_on_locks
 
 T = TypeVar("T")
 
@@ -354,15 +354,7 @@ async def test_two_awards_racing_to_a_members_cap_are_cut_not_refused(world: Wor
                     )
                     for c, m in zip((first, second), makers, strict=True)
                 ]
-                for _ in range(250):  # both have planned (9 left) and wait on the rows' lock to write
-                    waiting = await holder.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database()"
-                    )
-                    if waiting == 2:
-                        break
-                    await asyncio.sleep(0.02)
-                assert waiting == 2
+                await waiting_on_locks(holder, 2)  # both have planned (9 left) and wait on the rows' lock to write
             made = await asyncio.gather(*racing)
         finally:
             await ledger.leave(first)

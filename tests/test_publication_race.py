@@ -26,6 +26,7 @@ from points.earning.errors import NotInWindow, WrongState
 from points.publication import service
 from tests.conftest import OPERATOR_PHONE, plain_url
 from tests.earning_world import Person, World, make_world
+from tests.racing import waiting_on_locks
 from tests.test_publication import adhoc, state_of
 
 pytestmark = pytest.mark.slow
@@ -66,17 +67,6 @@ async def settle(engine_owner: asyncpg.Connection, world: World, at: datetime) -
         await engine_owner.execute("SELECT set_config('linli.community_id', $1, true)", str(world.community_id))
         rows = await engine_owner.fetch("SELECT award_id FROM points.settle_awards_at($1, $2)", world.community_id, at)
     return [r["award_id"] for r in rows]
-
-
-async def waiting_on_locks(owner: asyncpg.Connection, n: int) -> None:
-    for _ in range(250):
-        found = await owner.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        if found >= n:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {n} sessions waiting on a lock")
 
 
 async def test_the_job_skips_an_award_an_admin_is_upholding(

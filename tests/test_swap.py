@@ -15,6 +15,7 @@ import pytest
 from catalog import swaps
 from catalog.swap_errors import ProposalOnHold, SwapWrongState
 from points.jobs import tasks
+from tests.racing import waiting_on_locks
 from tests.supermarket_world import key, make_shop
 from tests.swap_world import Table
 
@@ -192,19 +193,6 @@ async def test_a_missed_hand_over_is_counted(table: Table, engine: Any, client: 
     assert missed == [{"member_id": c.member_id, "display_name": c.name, "missed": 1}]
 
 
-async def _both_waiting(holder: asyncpg.Connection, n: int = 2) -> None:
-    """Until ``n`` transactions wait on a row lock (the one the test holds)."""
-    waiting = 0
-    for _ in range(250):
-        waiting = await holder.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        if waiting >= n:
-            return
-        await asyncio.sleep(0.02)
-    assert waiting >= n, f"{waiting} of {n} transactions wait on the listing's row"
-
-
 async def test_two_accepts_on_one_listing_at_once_one_wins(table: Table, engine: Any) -> None:
     """B accepts C's and D's proposals for one cooker from two phones at once: exactly one wins, the other is
     refused (409 proposal_on_hold: the winner put it on hold), and only the winner's points are held.
@@ -229,7 +217,7 @@ async def test_two_accepts_on_one_listing_at_once_one_wins(table: Table, engine:
             racing = [
                 asyncio.create_task(swaps.accept(conn, who, pid)) for conn, who, pid in ((c1, b1, p1), (c2, b2, p2))
             ]
-            await _both_waiting(holder)
+            await waiting_on_locks(holder, 2)
         results = await asyncio.gather(*racing, return_exceptions=True)
     won = [r for r in results if isinstance(r, swaps.Proposal)]
     lost = [r for r in results if not isinstance(r, swaps.Proposal)]
@@ -303,6 +291,7 @@ async def test_the_expiry_job_racing_an_accept_never_does_both(table: Table, eng
     b, c = table.v(0), table.v(1)
     holder = table.shop.owner
     outcomes = set()
+    await tasks.expire_swap_listings(engine)  # other tests' due listings out of the way: the job races for the lamp
     for n in range(4):
         lamp = await table.old_listing(b, f"台灯{n}", days=61)
         pid = await table.proposal(c, [lamp], points=10)
@@ -311,7 +300,7 @@ async def test_the_expiry_job_racing_an_accept_never_does_both(table: Table, eng
                 await holder.execute("SELECT 1 FROM points.swap_listings WHERE id = $1 FOR UPDATE", lamp)
                 job = asyncio.create_task(tasks.expire_swap_listings(engine))
                 accept = asyncio.create_task(swaps.accept(conn, who, pid))
-                await _both_waiting(holder)
+                await waiting_on_locks(holder, 2)
             expired, accepted = await asyncio.gather(job, accept, return_exceptions=True)
         listing, status, hold = await table.listing_status(lamp), await table.status(pid), await table.hold_status(pid)
         if isinstance(accepted, swaps.Proposal):
