@@ -26,7 +26,7 @@ from points.earning.errors import NotInWindow, WrongState
 from points.publication import service
 from tests.conftest import OPERATOR_PHONE, plain_url
 from tests.earning_world import Person, World, make_world
-from tests.racing import waiting_on_locks
+from tests.racing import TIMEOUT_S, waiting_on_locks
 from tests.test_publication import adhoc, state_of
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ async def test_the_job_skips_an_award_an_admin_is_upholding(
                 deciding = asyncio.create_task(service.decide(c, admin, objection_id, uphold=True, reason="核实属实"))
                 await waiting_on_locks(world.owner, 1)
                 # The window has ended as far as the job is concerned; it must not wait, nor settle.
-                assert await asyncio.wait_for(settle(job, world, ends + timedelta(minutes=1)), 5) == []
+                assert await asyncio.wait_for(settle(job, world, ends + timedelta(minutes=1)), TIMEOUT_S) == []
             decided = await deciding
     finally:
         await job.close()
@@ -122,7 +122,7 @@ async def test_an_objection_in_the_last_moment_and_the_job_never_both(
                     world.volunteers[2].member_id,
                     "不属实",
                 )
-                settled = await asyncio.wait_for(settle(job, world, ends), 5)
+                settled = await asyncio.wait_for(settle(job, world, ends), TIMEOUT_S)
             assert settled == [second["id"]]
         assert await state_of(world, first["id"]) == "published"
         assert await settle(job, world, ends + timedelta(days=1)) == []  # waits for the admin now

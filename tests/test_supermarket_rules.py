@@ -23,7 +23,7 @@ from points import db
 from points.auth.access import Access
 from points.errors import problem_for
 from tests.earning_world import Person
-from tests.racing import connections, entered_as, race, split, sqlstate_behind
+from tests.racing import TIMEOUT_S, connections, entered_as, race, split, sqlstate_behind
 from tests.supermarket_world import Shop, key, make_shop, person
 
 
@@ -351,7 +351,7 @@ async def test_redemptions_for_two_members_do_not_wait_on_the_supermarket_accoun
                 shop.owner, cid, shop.clerk.member_id, basket(counter.Payer(payment_code=code_b), one(shop, "杯子"))
             )
             try:
-                meanwhile = await asyncio.wait_for(other(second), timeout=5)
+                meanwhile = await asyncio.wait_for(other(second), timeout=TIMEOUT_S)
             except TimeoutError:
                 pytest.fail("the second basket waited for the first's commit: baskets on one account serialise")
             assert await shop.owner.fetchval(committed, cid, meanwhile.number) == 1  # committed, seen by others
