@@ -1224,7 +1224,7 @@ class Writes:
 
     @property
     def yardstick(self) -> float:
-        return statistics.fmean(r.rate for r in self.tpcb)
+        return yardstick(self.tpcb)
 
 
 def _verdict(ratio: float, *, at_least: float | None = None, at_most: float | None = None) -> tuple[str, str]:
@@ -1267,9 +1267,14 @@ def summary_rows(w: Writes, reads: dict[str, ReadLatency], big_label: str) -> li
     return rows
 
 
+def yardstick(runs: list[LoadResult]) -> float:
+    """Every ratio's denominator: the mean of the TPC-B runs before and after ours."""
+    return statistics.fmean(r.rate for r in runs)
+
+
 def _tpcb_row(runs: list[LoadResult]) -> tuple[str, ...]:
     """1: the yardstick, the mean of its runs before and after ours."""
-    y = statistics.fmean(r.rate for r in runs)
+    y = yardstick(runs)
     rates = ", ".join(f"{r.rate:,.0f}" for r in runs)
     return ("1 pgbench TPC-B-like, 8 clients", f"{y:,.0f} TPS", "1", "", "yardstick", "", f"mean of runs {rates}")
 
@@ -1353,7 +1358,7 @@ def parse_args() -> argparse.Namespace:
         help="set plan_cache_mode on the bench database (ALTER DATABASE), to try a planner setting without a migration",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench databases on DATABASE_URL's server")
-    parser.add_argument("--no-awards", action="store_true", help="skip figures 7 and 8 (the earning awards)")
+    parser.add_argument("--no-awards", action="store_true", help="skip figures 7, 8 and 8a (the earning awards)")
     parser.add_argument(
         "--only",
         choices=("supermarket", "awards"),
@@ -1444,7 +1449,7 @@ def run_supermarket(server: Server, fixture: Fixture, duration: int, client: str
     baskets = _run_baskets(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    y = statistics.fmean(r.rate for r in tpcb_runs)
+    y = yardstick(tpcb_runs)
     return [_tpcb_row(tpcb_runs), *_transfer_rows(y, http, library), *basket_rows(y, http, library, baskets)]
 
 
@@ -1458,7 +1463,7 @@ def run_awards(server: Server, fixture: Fixture, duration: int, client: str) -> 
     awards_ = _run_awards(server, fixture, duration)
     tpcb_runs.append(tpcb(server, duration))
     step(f"1 TPC-B-like again: {tpcb_runs[1].rate:,.0f} TPS")
-    y = statistics.fmean(r.rate for r in tpcb_runs)
+    y = yardstick(tpcb_runs)
     return [
         _tpcb_row(tpcb_runs),
         *_transfer_rows(y, http, library),
